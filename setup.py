@@ -1,0 +1,35 @@
+"""genjax: deep generative models as pure functions in JAX/Flax.
+
+Not the probabilistic-programming package named ``genjax`` on PyPI.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="genjax-dgm",
+    version="0.1.0",
+    description="A functional research codebase for deep generative models in JAX/Flax.",
+    packages=find_packages(include=["genjax", "genjax.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.4.35",
+        "flax>=0.10",
+        "optax>=0.2.3",
+        "orbax-checkpoint>=0.10",
+        "tensorflow-datasets>=4.9.7",
+        "importlib_resources",  # tfds imports it; TensorFlow itself is never needed
+        "grain>=0.2.2",
+        "absl-py",
+        "ml-collections>=0.1.1",
+        "scikit-learn",  # the bundled 8x8 digits: the offline default dataset
+        "numpy",
+        "pillow",
+        "matplotlib",
+        "tensorboardX",  # pure-Python TensorBoard event writer (clu's writers import TF)
+    ],
+    extras_require={
+        "test": ["pytest>=7", "ruff"],
+        # PyTorch is only the peer in experiments/benchmarks; genjax never imports it.
+        "benchmark": ["torch"],
+    },
+)
