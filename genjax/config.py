@@ -1,0 +1,83 @@
+"""Validation of the config schema every family shares (DESIGN.md, "Config schema").
+
+Each check raises `ConfigError` with one sentence naming the field and what is
+allowed, before any data is read or anything is compiled. Family-specific
+fields are checked by the family's builder; data fields by `genjax.data`.
+"""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+
+from genjax.errors import ConfigError
+
+INTERVAL_FIELDS = ("log_every", "eval_every", "checkpoint_every", "sample_every")
+
+
+def _require(config: ml_collections.ConfigDict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            raise ConfigError(f"{dotted}: missing from the config")
+        node = node[part]
+    return node
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive_int(config, dotted: str) -> int:
+    value = _require(config, dotted)
+    if not _is_int(value) or value <= 0:
+        raise ConfigError(f"{dotted}: got {value!r}; must be a positive integer")
+    return value
+
+
+def non_negative_int(config, dotted: str) -> int:
+    value = _require(config, dotted)
+    if not _is_int(value) or value < 0:
+        raise ConfigError(f"{dotted}: got {value!r}; must be a non-negative integer (0 turns it off)")
+    return value
+
+
+def divisible_batch(config, dotted: str, device_count: int) -> int:
+    value = positive_int(config, dotted)
+    if value % device_count:
+        raise ConfigError(
+            f"{dotted}: got {value}, which is not divisible by the {device_count} devices; "
+            f"use a multiple of {device_count}"
+        )
+    return value
+
+
+def validate(config: ml_collections.ConfigDict, *, device_count: int | None = None) -> None:
+    """Checks the shared schema; raises `ConfigError` on the first bad field."""
+    from genjax.models import known_models
+
+    device_count = device_count or jax.device_count()
+    seed = _require(config, "seed")
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"seed: got {seed!r}; must be a non-negative integer")
+    name = _require(config, "model.name")
+    if name not in known_models():
+        raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(known_models())}")
+    _require(config, "data.name")
+    divisible_batch(config, "data.batch_size", device_count)
+    if config.data.get("eval_batch_size") is not None:
+        divisible_batch(config, "data.eval_batch_size", device_count)
+    positive_int(config, "train.num_steps")
+    positive_int(config, "train.steps_per_call")
+    for field in INTERVAL_FIELDS:
+        non_negative_int(config, f"train.{field}")
+    ema_decay = config.train.get("ema_decay", 0.0)
+    if not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay: got {ema_decay!r}; must be in [0, 1) (0 turns EMA off)")
+    optim = _require(config, "optim")
+    for player, section in optim.items():
+        learning_rate = section.get("learning_rate")
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+            raise ConfigError(
+                f"optim.{player}.learning_rate: got {learning_rate!r}; must be a positive number"
+            )

@@ -1,0 +1,5 @@
+"""Evaluation metrics as pure functions of arrays."""
+
+from genjax.metrics.likelihood import bits_per_dim
+
+__all__ = ["bits_per_dim"]

@@ -1,0 +1,48 @@
+"""Model families and the registry that maps ``config.model.name`` to one.
+
+``build(config)`` returns a `GenerativeModel` bundle. Families are registered by
+import path so importing genjax stays cheap and a family's code is only loaded
+when a config asks for it (score_sde-style registry by config string).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import ml_collections
+
+from genjax.errors import ConfigError
+from genjax.models.bundle import GenerativeModel, LossFn, masked_mean
+
+# config.model.name -> "module:function"; the function takes (config, dataset).
+_REGISTRY: dict[str, str] = {
+    "vae": "genjax.models.vae:build",
+}
+
+__all__ = ["GenerativeModel", "LossFn", "build", "known_models", "masked_mean"]
+
+
+def known_models() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def build(config: ml_collections.ConfigDict, dataset=None) -> GenerativeModel:
+    """Builds the family named by ``config.model.name``.
+
+    Args:
+      config: a full experiment config (see DESIGN.md's schema).
+      dataset: a `genjax.data.Dataset`, whose element shape and number of levels
+        size the model; loaded from ``config.data`` when None.
+    """
+    name = config.model.name
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"model.name: unknown model {name!r}; known: {', '.join(known_models())}"
+        )
+    if dataset is None:
+        from genjax.data import load_dataset
+
+        dataset = load_dataset(config.data)
+    module_name, function_name = _REGISTRY[name].split(":")
+    builder = getattr(importlib.import_module(module_name), function_name)
+    return builder(config, dataset)

@@ -1,0 +1,60 @@
+"""The family bundle: the few pure functions every model family builds.
+
+The training loop, checkpointing, evaluation and sampling binaries only ever see
+this bundle, so one loop serves VAEs, flows, GANs, autoregressive, energy-based
+and diffusion models alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Params = dict[str, Any]  # {player_name: parameter pytree}
+Batch = Mapping[str, Array]  # {"x": [B, ...], optional "label": [B], "mask": [B]}
+LossFn = Callable[[Params, Batch, Array], tuple[Array, dict[str, Array]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerativeModel:
+    """What a family's ``build(config)`` returns.
+
+    Attributes:
+      init: ``(rng, batch) -> params``, a dict with one parameter pytree per player.
+      losses: per player, in update order: ``(params, batch, rng) -> (scalar, metrics)``.
+        Each player minimises its own loss over ``params[player]`` only; the
+        train step is the only place that turns losses into updates.
+      sample: ``(params, rng, num_samples) -> [N, *element_shape]``.
+      log_prob: ``(params, batch, rng) -> [B]`` nats, exact or a stated bound or
+        estimate; None for families without a likelihood (GANs).
+      eval_metrics: optional ``(params, batch, rng) -> {name: [B]}``: extra
+        per-example test metrics (e.g. the ELBO beside the IWAE estimate). The
+        loop averages them over the test split, honouring ``batch["mask"]``.
+      element_shape: shape of one example, e.g. ``(8, 8, 1)`` or ``(2,)``.
+    """
+
+    init: Callable[[Array, Batch], Params]
+    losses: Mapping[str, LossFn]
+    sample: Callable[[Params, Array, int], Array]
+    log_prob: Callable[[Params, Batch, Array], Array] | None
+    element_shape: tuple[int, ...]
+    eval_metrics: Callable[[Params, Batch, Array], dict[str, Array]] | None = None
+
+    @property
+    def players(self) -> tuple[str, ...]:
+        return tuple(self.losses)
+
+
+def masked_mean(values: Array, batch: Batch) -> Array:
+    """Mean of per-example ``values`` `[B]` over the rows ``batch["mask"]`` marks as real.
+
+    Evaluation pads its last batch; padded rows carry mask 0 and must not count.
+    """
+    mask = batch.get("mask")
+    if mask is None:
+        return jnp.mean(values)
+    return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)

@@ -1,0 +1,74 @@
+"""Layers shared across families: MLPs and strided conv stacks."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+
+from genjax.errors import ConfigError
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "tanh": nn.tanh,
+    "gelu": nn.gelu,
+    "silu": nn.silu,
+    "softplus": nn.softplus,
+    "leaky_relu": nn.leaky_relu,
+    "elu": nn.elu,
+}
+
+
+def activation(name: str, *, field: str = "model.activation") -> Callable[[jax.Array], jax.Array]:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"{field}: got {name!r}; allowed: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[name]
+
+
+class MLP(nn.Module):
+    """Dense layers with an activation between them; the last layer is linear.
+
+    Flattens all but the leading axis first: `[B, ...] -> [B, out_features]`.
+    """
+
+    hidden_sizes: Sequence[int]
+    out_features: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = activation(self.activation)
+        h = x.reshape(x.shape[0], -1)
+        for size in self.hidden_sizes:
+            h = act(nn.Dense(size)(h))
+        return nn.Dense(self.out_features)(h)
+
+
+class ConvDownsampler(nn.Module):
+    """Stride-2 3x3 convolutions, halving H and W per layer: `[B, H, W, C] -> [B, H', W', F]`."""
+
+    features: Sequence[int]
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = activation(self.activation)
+        for width in self.features:
+            x = act(nn.Conv(width, (3, 3), strides=(2, 2), padding="SAME")(x))
+        return x
+
+
+class ConvUpsampler(nn.Module):
+    """Stride-2 transposed convolutions doubling H and W, then a 3x3 conv to ``out_channels``."""
+
+    features: Sequence[int]
+    out_channels: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = activation(self.activation)
+        for width in self.features:
+            x = act(nn.ConvTranspose(width, (3, 3), strides=(2, 2), padding="SAME")(x))
+        return nn.Conv(self.out_channels, (3, 3), padding="SAME")(x)

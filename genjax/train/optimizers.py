@@ -1,0 +1,83 @@
+"""Optimizers per player, built from ``config.optim.<player>``.
+
+Fields (each optional but ``learning_rate``):
+  name            adam | adamw | sgd | rmsprop | lamb          (default adam)
+  learning_rate   > 0
+  schedule        constant | cosine | warmup_cosine            (default constant)
+  warmup_steps    for warmup_cosine                            (default 0)
+  b1, b2          Adam moments                                 (default 0.9, 0.999)
+  weight_decay    adamw / lamb                                 (default 1e-4)
+  momentum        sgd                                          (default 0.0)
+  grad_clip_norm  clip the global gradient norm, 0 = off       (default 0)
+  updates_per_step  updates this player takes per train step, e.g. WGAN's n_critic
+"""
+
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+from genjax.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "lamb")
+SCHEDULES = ("constant", "cosine", "warmup_cosine")
+
+
+def _positive_number(value, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{field}: got {value!r}; must be a positive number")
+    return float(value)
+
+
+def updates_per_step(config: ml_collections.ConfigDict, player: str) -> int:
+    value = config.optim[player].get("updates_per_step", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"optim.{player}.updates_per_step: got {value!r}; must be a positive integer")
+    return value
+
+
+def make_schedule(opt: ml_collections.ConfigDict, field: str, total_steps: int) -> optax.Schedule:
+    learning_rate = _positive_number(opt.get("learning_rate"), f"{field}.learning_rate")
+    schedule = opt.get("schedule", "constant")
+    if schedule == "constant":
+        return optax.constant_schedule(learning_rate)
+    if schedule == "cosine":
+        return optax.cosine_decay_schedule(learning_rate, max(total_steps, 1))
+    if schedule == "warmup_cosine":
+        warmup = int(opt.get("warmup_steps", 0))
+        return optax.warmup_cosine_decay_schedule(
+            0.0, learning_rate, warmup, max(total_steps, warmup + 1)
+        )
+    raise ConfigError(f"{field}.schedule: got {schedule!r}; allowed: {', '.join(SCHEDULES)}")
+
+
+def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.GradientTransformation:
+    """The optax transformation for one player, validated with one-line errors."""
+    field = f"optim.{player}"
+    if "optim" not in config or player not in config.optim:
+        raise ConfigError(f"{field}: missing; every player needs an optimizer section")
+    opt = config.optim[player]
+    name = opt.get("name", "adam")
+    updates = max(updates_per_step(config, player), 1)
+    schedule = make_schedule(opt, field, config.train.num_steps * updates)
+    if name == "adam":
+        tx = optax.adam(schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999))
+    elif name == "adamw":
+        tx = optax.adamw(schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999),
+                         weight_decay=opt.get("weight_decay", 1e-4))
+    elif name == "sgd":
+        tx = optax.sgd(schedule, momentum=opt.get("momentum", 0.0) or None)
+    elif name == "rmsprop":
+        tx = optax.rmsprop(schedule)
+    elif name == "lamb":
+        tx = optax.lamb(schedule, weight_decay=opt.get("weight_decay", 1e-4))
+    else:
+        raise ConfigError(f"{field}.name: got {name!r}; allowed: {', '.join(OPTIMIZERS)}")
+    clip = opt.get("grad_clip_norm", 0.0)
+    if clip:
+        tx = optax.chain(optax.clip_by_global_norm(_positive_number(clip, f"{field}.grad_clip_norm")), tx)
+    return tx
+
+
+def make_optimizers(config: ml_collections.ConfigDict, players) -> dict[str, optax.GradientTransformation]:
+    return {player: make_optimizer(config, player) for player in players}

@@ -1,0 +1,154 @@
+"""The train step: losses to updates for every player, jitted over a device mesh.
+
+This is the only place in genjax that turns losses into parameter updates. Each
+player minimises its own loss over its own parameters, in the order of
+``model.losses``, taking ``optim.<player>.updates_per_step`` updates per step
+(WGAN's n_critic); later players see earlier players' fresh parameters.
+``steps_per_call`` steps run inside one ``lax.scan`` so small models pay one
+dispatch per call instead of one per step.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from genjax.models.bundle import Batch, GenerativeModel
+from genjax.train.state import TrainState
+
+Array = jax.Array
+DATA_AXIS = "data"
+
+# Purposes folded into the per-step key; distinct constants keep streams independent.
+PURPOSE_INIT = 0
+PURPOSE_LOSS = 1
+PURPOSE_EVAL = 2
+PURPOSE_SAMPLE = 3
+
+
+def step_key(seed: int, step, purpose: int) -> Array:
+    """``fold_in(fold_in(seed_key, step), purpose)``: the run's only source of randomness."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), step), purpose)
+
+
+def make_mesh(num_devices: int | None = None) -> Mesh:
+    """A 1-D mesh over the first ``num_devices`` devices (all by default), axis "data"."""
+    devices = jax.devices()[: num_devices or jax.device_count()]
+    return Mesh(devices, (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharding(mesh: Mesh, *, stacked: bool) -> NamedSharding:
+    """Shards the batch axis over "data"; ``stacked`` batches carry a leading steps axis."""
+    spec = PartitionSpec(None, DATA_AXIS) if stacked else PartitionSpec(DATA_AXIS)
+    return NamedSharding(mesh, spec)
+
+
+def init_train_state(
+    model: GenerativeModel,
+    optimizers: Mapping[str, optax.GradientTransformation],
+    batch: Batch,
+    *,
+    seed: int,
+    ema: bool,
+) -> TrainState:
+    """Initial state from one (unstacked) example batch; pure, so it can be jitted."""
+    params = model.init(step_key(seed, 0, PURPOSE_INIT), batch)
+    opt_state = {player: optimizers[player].init(params[player]) for player in model.players}
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=opt_state,
+        ema_params=params if ema else None,
+    )
+
+
+def make_single_step(
+    model: GenerativeModel,
+    optimizers: Mapping[str, optax.GradientTransformation],
+    *,
+    seed: int,
+    updates_per_step: Mapping[str, int],
+    ema_decay: float = 0.0,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
+    """One optimisation step for every player: ``(state, batch) -> (state, metrics)``.
+
+    Metrics are scalars named ``loss``, ``<metric>`` for a single player and
+    ``<player>/loss``, ``<player>/<metric>`` for several.
+    """
+    players = model.players
+    prefix = {p: "" if len(players) == 1 else f"{p}/" for p in players}
+
+    def single_step(state: TrainState, batch: Batch):
+        base_key = step_key(seed, state.step, PURPOSE_LOSS)
+        params = dict(state.params)
+        opt_state = dict(state.opt_state)
+        metrics: dict[str, Array] = {}
+        for player_index, player in enumerate(players):
+            for update_index in range(updates_per_step[player]):
+                rng = jax.random.fold_in(base_key, player_index * 1024 + update_index)
+
+                def player_loss(player_params, player=player, rng=rng):
+                    return model.losses[player]({**params, player: player_params}, batch, rng)
+
+                (loss, aux), grads = jax.value_and_grad(player_loss, has_aux=True)(params[player])
+                updates, opt_state[player] = optimizers[player].update(
+                    grads, opt_state[player], params[player]
+                )
+                params[player] = optax.apply_updates(params[player], updates)
+            metrics[f"{prefix[player]}loss"] = loss
+            metrics.update({f"{prefix[player]}{k}": v for k, v in aux.items()})
+        ema_params = state.ema_params
+        if ema_params is not None:
+            ema_params = jax.tree.map(
+                lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params, params
+            )
+        new_state = state.replace(
+            step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema_params
+        )
+        return new_state, metrics
+
+    return single_step
+
+
+def make_train_step(
+    model: GenerativeModel,
+    optimizers: Mapping[str, optax.GradientTransformation],
+    config,
+    *,
+    mesh: Mesh | None = None,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
+    """The jitted multi-step: ``(state, batches) -> (state, metrics)``.
+
+    ``batches`` leaves are `[K, B, ...]`: K steps' global batches, sharded over
+    the mesh's "data" axis along B. The K steps run in one ``lax.scan``; each
+    metric comes back as `[K]`, one value per step, so a non-finite loss can be
+    traced to its step. The state is replicated and donated.
+    """
+    from genjax.train.optimizers import updates_per_step
+
+    mesh = mesh or make_mesh()
+    single_step = make_single_step(
+        model,
+        optimizers,
+        seed=config.seed,
+        updates_per_step={p: updates_per_step(config, p) for p in model.players},
+        ema_decay=float(config.train.get("ema_decay", 0.0)),
+    )
+
+    def multi_step(state: TrainState, batches: Batch):
+        return jax.lax.scan(single_step, state, batches)
+
+    return jax.jit(
+        multi_step,
+        in_shardings=(replicated(mesh), batch_sharding(mesh, stacked=True)),
+        out_shardings=(replicated(mesh), replicated(mesh)),
+        donate_argnums=0,
+    )
