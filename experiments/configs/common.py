@@ -1,0 +1,59 @@
+"""Pieces every family's config shares: the schema's sections and data paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ml_collections
+from ml_collections import config_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def shared_data_path(filename: str) -> str:
+    """A file in the shared data folder: $GENJAX_SHARED_DATA, else ../shared/data beside the repo."""
+    folder = os.environ.get("GENJAX_SHARED_DATA", str(REPO_ROOT.parent / "shared" / "data"))
+    return str(Path(folder) / filename)
+
+
+def base_config(model_name: str) -> ml_collections.ConfigDict:
+    """The schema of DESIGN.md with defaults; families fill in model.* and adjust the rest."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.model = ml_collections.ConfigDict({"name": model_name})
+    config.data = ml_collections.ConfigDict(
+        {
+            "name": "digits",
+            "batch_size": 128,
+            "eval_batch_size": config_dict.placeholder(int),
+            "binarize": "none",
+            "dequantize": False,
+            "num_test": 10_000,
+            "tfds_data_dir": config_dict.placeholder(str),
+            "train_splits": config_dict.placeholder(str),
+        }
+    )
+    config.train = ml_collections.ConfigDict(
+        {
+            "num_steps": 10_000,
+            "steps_per_call": 50,
+            "log_every": 500,
+            "eval_every": 0,
+            "checkpoint_every": 2_000,
+            "sample_every": 0,
+            "ema_decay": 0.0,
+            "max_checkpoints_to_keep": 3,
+        }
+    )
+    config.optim = ml_collections.ConfigDict()
+    config.eval = ml_collections.ConfigDict(
+        {"num_batches": config_dict.placeholder(int), "num_samples": 64}
+    )
+    return config
+
+
+def adam(learning_rate: float, **extra) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({"name": "adam", "learning_rate": learning_rate,
+                                      "schedule": "constant", "grad_clip_norm": 0.0,
+                                      "updates_per_step": 1, **extra})
