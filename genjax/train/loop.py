@@ -115,8 +115,9 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
         print_fn(f"resumed from step {int(state.step)} in {workdir}")
     if is_main:
         save_config(config, workdir)
-    writer = MetricsWriter(workdir, enabled=is_main)
     step = int(jax.device_get(state.step))
+    # On resume, drop metrics the interrupted run logged after its last checkpoint.
+    writer = MetricsWriter(workdir, enabled=is_main, resume_step=step if step else None)
     progress = ProgressLogger(total_steps=num_steps, start_step=step, print_fn=print_fn)
     train_step = make_train_step(model, optimizers, config, mesh=mesh)
     eval_step = evaluation.make_eval_step(model, mesh)
