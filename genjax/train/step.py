@@ -66,7 +66,8 @@ def init_train_state(
         step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=opt_state,
-        ema_params=params if ema else None,
+        # A copy, not an alias: the step donates the state, and one buffer cannot be donated twice.
+        ema_params=jax.tree.map(jnp.copy, params) if ema else None,
     )
 
 
