@@ -56,9 +56,7 @@ def test_sample_histogram_matches_density(name):
     num_samples = 40_000
     x = toy2d.get(name).sample(np.random.default_rng(123), num_samples)
     assert x.shape == (num_samples, 2) and x.dtype == np.float32
-    counts, _, _ = np.histogram2d(
-        x[:, 0], x[:, 1], bins=NUM_BINS, range=[[-half_width, half_width]] * 2
-    )
+    counts, _, _ = np.histogram2d(x[:, 0], x[:, 1], bins=NUM_BINS, range=[[-half_width, half_width]] * 2)
     assert counts.sum() == num_samples  # nothing outside the box
     expected = bins * num_samples
     # Pool the sparse bins so every chi-square cell expects at least 5.

@@ -1,0 +1,50 @@
+"""Data: sources (toy2d, digits, npz, tfds), transforms and the grain pipeline.
+
+The training loop uses three functions::
+
+    dataset = load_dataset(config.data)
+    batches = train_batches(dataset, config.data, seed=config.seed,
+                            process_index=jax.process_index(),
+                            process_count=jax.process_count())
+    batch = batches[step]          # a pure function of (seed, step)
+    for batch in eval_batches(dataset, config.data):   # padded, with "mask"
+        ...
+
+See :mod:`genjax.data.options` for the ``data.*`` config fields.
+"""
+
+from genjax.data import toy2d, transforms
+from genjax.data.dataset import ArraySource, Dataset, ProceduralSource, Source
+from genjax.data.load import load_dataset
+from genjax.data.options import DataOptions, parse_options
+from genjax.data.pipeline import eval_batches, train_batches
+from genjax.data.transforms import (
+    binarize_dynamic,
+    binarize_static,
+    binarize_threshold,
+    inverse_logit_transform,
+    logit_transform,
+    scale,
+    uniform_dequantize,
+)
+
+__all__ = [
+    "ArraySource",
+    "DataOptions",
+    "Dataset",
+    "ProceduralSource",
+    "Source",
+    "binarize_dynamic",
+    "binarize_static",
+    "binarize_threshold",
+    "eval_batches",
+    "inverse_logit_transform",
+    "load_dataset",
+    "logit_transform",
+    "parse_options",
+    "scale",
+    "toy2d",
+    "train_batches",
+    "transforms",
+    "uniform_dequantize",
+]

@@ -1,0 +1,97 @@
+"""The :class:`Dataset` record and the sources that deliver raw examples.
+
+A source is either *finite* (``num_examples`` rows, random access by index:
+:class:`ArraySource`, ``TfdsSource``) or *procedural* (:class:`ProceduralSource`:
+``num_examples`` is None and every call draws fresh samples). Sources deliver
+raw values; :mod:`genjax.data.transforms` turns them into model inputs.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+
+class Source(abc.ABC):
+    """Raw examples of one split.
+
+    Batches are dicts: ``"x"``: [n, *raw_shape] raw values and, when
+    ``has_labels``, ``"label"``: [n] int32.
+    """
+
+    num_examples: int | None  # None: procedural (infinite) source
+    has_labels: bool
+
+    def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """Rows ``indices`` ([n] int) of a finite source, in that order."""
+        raise TypeError(f"{type(self).__name__} has no fixed rows to gather")
+
+    def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        """``n`` fresh examples of a procedural source."""
+        raise TypeError(f"{type(self).__name__} is finite; index it with gather")
+
+
+class ArraySource(Source):
+    """A split held in memory: ``x`` [N, ...] raw values, optional ``label`` [N]."""
+
+    def __init__(self, x: np.ndarray, label: np.ndarray | None = None):
+        if label is not None and len(label) != len(x):
+            raise ValueError(f"{len(label)} labels for {len(x)} examples")
+        self.x = x
+        self.label = None if label is None else np.asarray(label, np.int32)
+        self.num_examples = len(x)
+        self.has_labels = label is not None
+
+    def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        # One fancy-indexing gather per batch: no per-record Python work.
+        batch = {"x": self.x[indices]}
+        if self.label is not None:
+            batch["label"] = self.label[indices]
+        return batch
+
+    def __repr__(self) -> str:
+        return f"ArraySource(x={self.x.dtype}{list(self.x.shape)}, labels={self.has_labels})"
+
+
+class ProceduralSource(Source):
+    """Infinite data from ``sampler(rng, n) -> [n, *shape]``."""
+
+    num_examples = None
+    has_labels = False
+
+    def __init__(self, sampler: Callable[[np.random.Generator, int], np.ndarray]):
+        self.sampler = sampler
+
+    def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        return {"x": self.sampler(rng, n)}
+
+    def __repr__(self) -> str:
+        return f"ProceduralSource({getattr(self.sampler, '__qualname__', self.sampler)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A loaded dataset: its splits plus what the loop and metrics need to know.
+
+    Attributes:
+      name: ``data.name`` it was loaded from.
+      train: training split (finite or procedural).
+      test: test split (always finite; toy2d's is a fixed sample).
+      element_shape: shape of one example's ``"x"`` after transforms, e.g.
+        (8, 8, 1) or (2,).
+      num_levels: discrete levels per dimension of the raw data (17 digits,
+        2 binary, 256 uint8 images); None for continuous data (toy2d).
+      log_density: toy2d only: exact log p(x), x [N, 2] -> [N] nats.
+      entropy: toy2d only: true differential entropy in nats.
+    """
+
+    name: str
+    train: Source
+    test: Source
+    element_shape: tuple[int, ...]
+    num_levels: int | None
+    log_density: Callable[[np.ndarray], np.ndarray] | None = None
+    entropy: float | None = None

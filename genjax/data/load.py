@@ -1,0 +1,85 @@
+"""``load_dataset``: from ``data.name`` to a :class:`~genjax.data.dataset.Dataset`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from genjax.data import sources, toy2d
+from genjax.data.dataset import ArraySource, Dataset, ProceduralSource
+from genjax.data.options import DataOptions, parse_options
+from genjax.errors import ConfigError
+
+# Seeds the fixed toy2d test sample; three words so it cannot coincide with
+# the [seed, step] keys of training batches.
+TOY2D_TEST_SEED = (0x7E57, 0x2D, 0x70F)
+
+KNOWN_NAMES = f"toy2d:NAME ({', '.join(toy2d.NAMES)}), digits, npz:PATH, tfds:NAME"
+
+
+def _load_toy2d(options: DataOptions, toy_name: str) -> Dataset:
+    if toy_name not in toy2d.NAMES:
+        known = ", ".join(f"toy2d:{name}" for name in toy2d.NAMES)
+        raise ConfigError(f"data.name: unknown toy2d dataset 'toy2d:{toy_name}'; known: {known}.")
+    toy = toy2d.get(toy_name)
+    test_x = toy.sample(np.random.default_rng(TOY2D_TEST_SEED), options.num_test)
+    return Dataset(
+        name=options.name,
+        train=ProceduralSource(toy.sample),
+        test=ArraySource(test_x),
+        element_shape=(2,),
+        num_levels=None,
+        log_density=toy.log_density,
+        entropy=toy.entropy,
+    )
+
+
+def _check_transforms(options: DataOptions, num_levels: int | None) -> None:
+    if num_levels is None and options.dequantize:
+        raise ConfigError(
+            f"data.dequantize: dataset '{options.name}' is continuous (no discrete levels); "
+            "set it to False or set data.num_levels."
+        )
+
+
+def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
+    """Loads the dataset named by ``data_config.name``.
+
+    Args:
+      data_config: the ``data`` section of the config (ConfigDict or dict);
+        see :mod:`genjax.data.options` for the fields and their defaults.
+
+    Returns:
+      The :class:`Dataset`. Sources hold raw values (digits 0..16, binarized
+      MNIST 0/1, uint8 0..255, toy2d float32); ``train_batches`` and
+      ``eval_batches`` apply the transforms.
+
+    Raises:
+      ConfigError: a bad field, unknown name, missing file or unprepared
+        TFDS dataset, in one sentence.
+    """
+    options = parse_options(data_config)
+    kind, _, argument = options.name.partition(":")
+    if kind == "toy2d":
+        # Image transforms do not apply to continuous 2-D points; ignored.
+        return _load_toy2d(options, argument)
+    if options.name == "digits":
+        train, test, element_shape, num_levels = sources.load_digits()
+    elif kind == "npz" and argument:
+        train, test, element_shape, num_levels = sources.load_npz(argument, options)
+    elif kind == "tfds" and argument:
+        from genjax.data.tfds_source import load_tfds  # TFDS is only imported when used
+
+        train, test, element_shape, num_levels = load_tfds(argument, options)
+    else:
+        raise ConfigError(f"data.name: unknown dataset {options.name!r}; known: {KNOWN_NAMES}.")
+    _check_transforms(options, num_levels)
+    return Dataset(
+        name=options.name,
+        train=train,
+        test=test,
+        element_shape=tuple(int(d) for d in element_shape),
+        num_levels=num_levels,
+    )

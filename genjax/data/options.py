@@ -1,0 +1,131 @@
+"""The ``data.*`` config section: defaults and validation in one place.
+
+==========================  ========  ==============================================
+field                       default   meaning
+==========================  ========  ==============================================
+``data.name``               required  ``toy2d:NAME``, ``digits``, ``npz:PATH``, ``tfds:NAME``
+``data.batch_size``         required  global training batch (split over processes)
+``data.eval_batch_size``    None      global eval batch; None -> ``data.batch_size``
+``data.binarize``           "none"    none | static | dynamic | threshold
+``data.dequantize``         False     uniform dequantization instead of scaling
+``data.num_test``           10000     toy2d: size of the fixed test sample
+``data.tfds_data_dir``      None      TFDS data dir; None -> TFDS default
+                                      (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``)
+``data.tfds_image_key``     "image"   TFDS feature holding the examples
+``data.train_splits``       "train"   npz/tfds splits to train on, e.g. "train+valid"
+``data.test_split``         "test"    npz/tfds split used as the test set
+``data.num_levels``         None      npz/tfds: override the number of discrete levels
+                                      (inferred: uint8 -> 256, or 2 if all 0/1; bool -> 2)
+==========================  ========  ==============================================
+
+Unknown fields are rejected too, so a typo such as ``data.binarise`` fails at
+start-up instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from genjax.errors import ConfigError
+
+BINARIZE_CHOICES = ("none", "static", "dynamic", "threshold")
+
+_DEFAULTS: dict[str, Any] = {
+    "eval_batch_size": None,
+    "binarize": "none",
+    "dequantize": False,
+    "num_test": 10_000,
+    "tfds_data_dir": None,
+    "tfds_image_key": "image",
+    "train_splits": "train",
+    "test_split": "test",
+    "num_levels": None,
+}
+_REQUIRED = ("name", "batch_size")
+KNOWN_FIELDS = _REQUIRED + tuple(_DEFAULTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """Validated ``data.*`` fields (see the module docstring for meanings)."""
+
+    name: str
+    batch_size: int
+    eval_batch_size: int | None
+    binarize: str
+    dequantize: bool
+    num_test: int
+    tfds_data_dir: str | None
+    tfds_image_key: str
+    train_splits: tuple[str, ...]
+    test_split: str
+    num_levels: int | None
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass; True is never a meaningful batch size.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(field: str, value: Any, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if not _is_int(value) or value < 1:
+        allowed = "a positive integer or None" if optional else "a positive integer"
+        raise ConfigError(f"data.{field}: got {value!r}; must be {allowed}.")
+    return value
+
+
+def _string(field: str, value: Any, *, optional: bool = False) -> str | None:
+    if optional and (value is None or value == ""):
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"data.{field}: got {value!r}; must be a non-empty string.")
+    return value
+
+
+def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
+    """Validates a ``data`` ConfigDict (or dict) and fills in defaults.
+
+    Raises:
+      ConfigError: one sentence naming the first bad field and what is allowed.
+    """
+    if data_config is None:
+        raise ConfigError("data: the config has no data section; it needs data.name and data.batch_size.")
+    unknown = sorted(set(data_config.keys()) - set(KNOWN_FIELDS))
+    if unknown:
+        raise ConfigError(f"data.{unknown[0]}: unknown field; known fields: {', '.join(KNOWN_FIELDS)}.")
+    for field in _REQUIRED:
+        if data_config.get(field) is None:
+            raise ConfigError(f"data.{field}: missing; it is required.")
+    values = {**_DEFAULTS, **{k: v for k, v in data_config.items() if v is not None}}
+
+    binarize = values["binarize"]
+    if binarize not in BINARIZE_CHOICES:
+        raise ConfigError(f"data.binarize: got {binarize!r}; allowed: {', '.join(BINARIZE_CHOICES)}.")
+    if not isinstance(values["dequantize"], bool):
+        raise ConfigError(f"data.dequantize: got {values['dequantize']!r}; must be True or False.")
+    num_levels = _positive_int("num_levels", values["num_levels"], optional=True)
+    if num_levels is not None and num_levels < 2:
+        raise ConfigError(f"data.num_levels: got {num_levels}; must be at least 2 or None.")
+    train_splits = _string("train_splits", values["train_splits"])
+    splits = tuple(part.strip() for part in train_splits.split("+"))
+    if not all(splits):
+        raise ConfigError(
+            f"data.train_splits: got {train_splits!r}; must be split names joined by '+', such as 'train+valid'."
+        )
+    return DataOptions(
+        name=_string("name", values["name"]),
+        batch_size=_positive_int("batch_size", values["batch_size"]),
+        eval_batch_size=_positive_int("eval_batch_size", values["eval_batch_size"], optional=True),
+        binarize=binarize,
+        dequantize=values["dequantize"],
+        num_test=_positive_int("num_test", values["num_test"]),
+        tfds_data_dir=_string("tfds_data_dir", values["tfds_data_dir"], optional=True),
+        tfds_image_key=_string("tfds_image_key", values["tfds_image_key"]),
+        train_splits=splits,
+        test_split=_string("test_split", values["test_split"]),
+        num_levels=num_levels,
+    )
