@@ -114,7 +114,8 @@ def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
     splits = tuple(part.strip() for part in train_splits.split("+"))
     if not all(splits):
         raise ConfigError(
-            f"data.train_splits: got {train_splits!r}; must be split names joined by '+', such as 'train+valid'."
+            f"data.train_splits: got {train_splits!r}; "
+            "must be split names joined by '+', such as 'train+valid'."
         )
     return DataOptions(
         name=_string("name", values["name"]),
