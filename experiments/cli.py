@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, TypeVar
 
-from absl import flags
+from absl import flags, logging
 
 from genjax.errors import ConfigError, TrainingDivergedError
 
@@ -18,6 +18,10 @@ _DISTRIBUTED = flags.DEFINE_bool(
 
 def run_or_exit(main: Callable[[], T]) -> T:
     """Runs ``main``; a bad config or a diverged run exits 1 with one line on stderr."""
+    if logging.get_verbosity() == logging.INFO:
+        # Orbax logs every checkpoint step at INFO; keep the console to genjax's own lines
+        # unless the user asks for more with --verbosity.
+        logging.set_verbosity(logging.WARNING)
     try:
         if _DISTRIBUTED.value:
             import jax

@@ -12,7 +12,6 @@ as ``<workdir>/eval_<split>_<step>.json``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -25,32 +24,10 @@ _SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate.")
 flags.mark_flag_as_required("workdir")
 
 
-def evaluate_workdir(config, workdir: str, split: str) -> dict:
-    import jax
-
-    from genjax import data as data_lib
-    from genjax.train import evaluation
-    from genjax.train.checkpoint import load_config
-    from genjax.train.restore import restore_from_workdir
-
-    config = config or load_config(workdir)
-    model, dataset, state, mesh = restore_from_workdir(config, workdir)
-    step = int(jax.device_get(state.step))
-    batches = data_lib.eval_batches(dataset, config.data, split=split,
-                                    process_index=jax.process_index(),
-                                    process_count=jax.process_count())
-    report = {"step": step, "split": split, "model": config.model.name, "data": config.data.name}
-    if "eval" in config:
-        report.update({f"eval.{k}": v for k, v in config.eval.items() if isinstance(v, (int, float, str))})
-    report.update(evaluation.evaluate(model, state.eval_params(), batches,
-                                      seed=config.seed, step=step, mesh=mesh))
-    path = Path(workdir) / f"eval_{split}_{step}.json"
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return report
-
-
 def main(argv):
     del argv
+    from genjax.train.restore import evaluate_workdir
+
     report = run_or_exit(lambda: evaluate_workdir(_CONFIG.value, _WORKDIR.value, _SPLIT.value))
     print(json.dumps(report, sort_keys=True))
 
