@@ -13,13 +13,15 @@ field                       default   meaning
                                       (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``)
 ``data.tfds_image_key``     "image"   TFDS feature holding the examples
 ``data.train_splits``       "train"   npz/tfds splits to train on, e.g. "train+valid"
+                                      (tfds also takes slices such as "train[:90%]")
 ``data.test_split``         "test"    npz/tfds split used as the test set
 ``data.num_levels``         None      npz/tfds: override the number of discrete levels
                                       (inferred: uint8 -> 256, or 2 if all 0/1; bool -> 2)
 ==========================  ========  ==============================================
 
-Unknown fields are rejected too, so a typo such as ``data.binarise`` fails at
-start-up instead of being silently ignored.
+Pipeline order: raw -> (dequantize | scale) -> binarize; toy2d ignores the
+image transforms. Unknown fields are rejected too, so a typo such as
+``data.binarise`` fails at start-up instead of being silently ignored.
 """
 
 from __future__ import annotations

@@ -68,13 +68,13 @@ def _find_builder(name: str, data_dir: str | None):
     try:
         # From files only: works for unregistered datasets and never runs builder code.
         return read_only_builder.builder_from_files(name, data_dir=data_dir)
-    except Exception:  # noqa: BLE001 - any failure here means "look further"
+    except Exception:  # not found (or unreadable) as files: try the registered code
         pass
     try:
         # Registered builders know their default config (``mnist`` vs
         # ``mnist/CONFIG``); constructing one reads data_dir only (try_gcs=False).
         builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
-    except Exception:  # noqa: BLE001 - unknown names raise DatasetNotFoundError
+    except Exception:  # unknown names raise DatasetNotFoundError
         return None
     return builder if builder.is_prepared() else None
 
@@ -108,7 +108,8 @@ def load_tfds(name: str, options: DataOptions) -> tuple[TfdsSource, TfdsSource, 
         ("test_split", options.test_split)
     ]
     for field, split in wanted:
-        if split not in splits:
+        # TFDS slicing such as "train[:90%]" selects part of a named split.
+        if split.split("[")[0] not in splits:
             raise ConfigError(
                 f"data.{field}: TFDS dataset '{name}' has no split {split!r}; available: {', '.join(splits)}."
             )

@@ -109,6 +109,8 @@ def test_pipeline_over_tfds(data_dir):
 def test_train_splits_and_binary_levels(data_dir):
     both = load_dataset(config("tfds:genjax_test_images", data_dir, train_splits="train+test"))
     assert both.train.num_examples == NUM_TRAIN + NUM_TEST
+    sliced = load_dataset(config("tfds:genjax_test_images", data_dir, train_splits="train[:60%]"))
+    assert sliced.train.num_examples == 6
     binary = load_dataset(config("tfds:genjax_test_binary", data_dir, tfds_image_key="pixels"))
     assert binary.num_levels == 2 and binary.element_shape == (6,) and not binary.train.has_labels
     batch = train_batches(
