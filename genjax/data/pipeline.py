@@ -36,8 +36,9 @@ NUM_STEPS = 2**62
 # Purpose words appended to rng keys so each use of randomness is independent.
 PURPOSE_DEQUANTIZE = 1
 PURPOSE_BINARIZE = 2
-# Static binarization is a property of the dataset, not of the run.
-STATIC_BINARIZATION_SEED = 0
+# Static binarization is a property of the dataset, not of the run; each split
+# has its own seed so train example i and test example i get independent noise.
+STATIC_BINARIZATION_SEEDS = {"train": 0, "test": 1}
 # Eval randomness (dequantization, dynamic binarization) is fixed across runs.
 EVAL_SEED = 0xE7A1
 
@@ -45,8 +46,9 @@ EVAL_SEED = 0xE7A1
 class _Transform:
     """raw -> (dequantize | scale) -> binarize for one batch."""
 
-    def __init__(self, dataset: Dataset, options: DataOptions):
+    def __init__(self, dataset: Dataset, options: DataOptions, split: str):
         self.num_levels = dataset.num_levels
+        self.static_seed = STATIC_BINARIZATION_SEEDS[split]
         # toy2d points are continuous 2-D data: image transforms do not apply.
         procedural = isinstance(dataset.train, ProceduralSource)
         self.dequantize = options.dequantize and not procedural
@@ -72,7 +74,7 @@ class _Transform:
         else:
             x = transforms.scale(raw, self.num_levels)
         if self.binarize == "static":
-            x = transforms.binarize_static(x, STATIC_BINARIZATION_SEED, example_ids)
+            x = transforms.binarize_static(x, self.static_seed, example_ids)
         elif self.binarize == "dynamic":
             x = transforms.binarize_dynamic(x, noise=global_noise(PURPOSE_BINARIZE))
         elif self.binarize == "threshold":
@@ -103,7 +105,7 @@ class _TrainBatch:
 
     def __init__(self, dataset: Dataset, options: DataOptions, seed: int, rows: slice):
         self.source: Source = dataset.train
-        self.transform = _Transform(dataset, options)
+        self.transform = _Transform(dataset, options, "train")
         self.batch_size = options.batch_size
         self.seed = seed
         self.rows = rows
@@ -218,7 +220,7 @@ def eval_batches(
     else:
         field = "data.eval_batch_size" if options.eval_batch_size else "data.batch_size"
     rows = _local_rows(global_size, process_index, process_count, field)
-    return _eval_iterator(source, _Transform(dataset, options), global_size, rows)
+    return _eval_iterator(source, _Transform(dataset, options, split), global_size, rows)
 
 
 def _eval_iterator(

@@ -219,3 +219,13 @@ def test_batches_are_fast(npz_path):
         batches[step]
     # A vectorised gather takes tens of microseconds; record-by-record Python is far slower.
     assert (time.perf_counter() - start) / 500 < 2e-3
+
+
+def test_static_binarization_noise_differs_between_splits(tmp_path):
+    grey = np.full((16, 4, 4, 1), 128, np.uint8)
+    np.savez(tmp_path / "grey.npz", train=grey, test=grey)
+    data_config = config(f"npz:{tmp_path / 'grey.npz'}", binarize="static", batch_size=16)
+    dataset = load_dataset(data_config)
+    train = next(eval_batches(dataset, data_config, split="train"))["x"]
+    test = next(eval_batches(dataset, data_config, split="test"))["x"]
+    assert not np.array_equal(train, test)  # same images, independent fixed samples
