@@ -23,6 +23,7 @@ setup(
         "ml-collections>=0.1.1",
         "scikit-learn",  # the bundled 8x8 digits: the offline default dataset
         "numpy",
+        "scipy",  # special functions for exact toy densities
         "pillow",
         "matplotlib",
         "tensorboardX",  # pure-Python TensorBoard event writer (clu's writers import TF)

@@ -44,8 +44,9 @@ def sample_workdir(config, workdir: str, num_samples: int, seed: int, output: st
 
 def main(argv):
     del argv
-    path = run_or_exit(lambda: sample_workdir(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value,
-                                              _SEED.value, _OUTPUT.value))
+    path = run_or_exit(
+        lambda: sample_workdir(_CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value, _SEED.value, _OUTPUT.value)
+    )
     print(path)
 
 

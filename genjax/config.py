@@ -77,7 +77,11 @@ def validate(config: ml_collections.ConfigDict, *, device_count: int | None = No
     optim = _require(config, "optim")
     for player, section in optim.items():
         learning_rate = section.get("learning_rate")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        if (
+            isinstance(learning_rate, bool)
+            or not isinstance(learning_rate, (int, float))
+            or not learning_rate > 0
+        ):
             raise ConfigError(
                 f"optim.{player}.learning_rate: got {learning_rate!r}; must be a positive number"
             )

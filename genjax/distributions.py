@@ -27,9 +27,7 @@ def _sum_event(values: Array, event_ndims: int | None) -> Array:
     return jnp.sum(values, axis=tuple(range(-event_ndims, 0)))
 
 
-def normal_log_prob(
-    x: Array, mean: Array, log_var: Array, *, event_ndims: int | None = None
-) -> Array:
+def normal_log_prob(x: Array, mean: Array, log_var: Array, *, event_ndims: int | None = None) -> Array:
     """log N(x; mean, diag(exp(log_var))), summed over event dims.
 
     Args:
@@ -54,9 +52,7 @@ def bernoulli_log_prob(x: Array, logits: Array, *, event_ndims: int | None = Non
     return _sum_event(x * logits - jax.nn.softplus(logits), event_ndims)
 
 
-def categorical_log_prob(
-    x: Array, logits: Array, *, event_ndims: int | None = None
-) -> Array:
+def categorical_log_prob(x: Array, logits: Array, *, event_ndims: int | None = None) -> Array:
     """log Categorical(x; softmax(logits)).
 
     Args:
@@ -69,7 +65,11 @@ def categorical_log_prob(
 
 
 def discretized_logistic_log_prob(
-    x: Array, mean: Array, log_scale: Array, *, num_levels: int,
+    x: Array,
+    mean: Array,
+    log_scale: Array,
+    *,
+    num_levels: int,
     event_ndims: int | None = None,
 ) -> Array:
     """Log-mass of a logistic discretized onto ``num_levels`` evenly spaced values in [0, 1].
@@ -88,13 +88,10 @@ def discretized_logistic_log_prob(
     lower = inv_scale * (x - mean - half_bin)
     # log(sigmoid(u) - sigmoid(l)) = log sigmoid(u) + log(1 - exp(l - u)) + log sigmoid(-l)
     # rearranged stably: sigmoid(u) - sigmoid(l) = sigmoid(u)·sigmoid(-l)·(1 - exp(l - u)).
-    log_mass_mid = (
-        jax.nn.log_sigmoid(upper)
-        + jax.nn.log_sigmoid(-lower)
-        + jnp.log(-jnp.expm1(lower - upper))
-    )
+    log_mass_mid = jax.nn.log_sigmoid(upper) + jax.nn.log_sigmoid(-lower) + jnp.log(-jnp.expm1(lower - upper))
     log_mass = jnp.where(
-        x < half_bin, jax.nn.log_sigmoid(upper),  # first bin: (-inf, half_bin)
+        x < half_bin,
+        jax.nn.log_sigmoid(upper),  # first bin: (-inf, half_bin)
         jnp.where(x > 1.0 - half_bin, jax.nn.log_sigmoid(-lower), log_mass_mid),
     )
     return _sum_event(log_mass, event_ndims)

@@ -69,17 +69,13 @@ def image_grid(
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"images must be [N, H, W, C] with C in 1, 3; got {images.shape}."
-        )
+        raise ValueError(f"images must be [N, H, W, C] with C in 1, 3; got {images.shape}.")
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}.")
     num_images, height, width, channels = images.shape
     num_rows, num_cols = _grid_shape(num_images, num_rows)
     if num_rows * num_cols < num_images:
-        raise ValueError(
-            f"{num_rows} rows x {num_cols} cols cannot hold {num_images} images."
-        )
+        raise ValueError(f"{num_rows} rows x {num_cols} cols cannot hold {num_images} images.")
 
     pad_uint8 = _to_uint8(np.float32(pad_value))
     cell_h, cell_w = height + padding, width + padding
@@ -161,9 +157,7 @@ def density_on_grid(
     """
     x_min, x_max, y_min, y_max = bounds
     if not (x_min < x_max and y_min < y_max):
-        raise ValueError(
-            f"bounds must be (x_min, x_max, y_min, y_max) increasing, got {bounds}."
-        )
+        raise ValueError(f"bounds must be (x_min, x_max, y_min, y_max) increasing, got {bounds}.")
     cell_w, cell_h = (x_max - x_min) / resolution, (y_max - y_min) / resolution
     xs = x_min + cell_w * (np.arange(resolution) + 0.5)
     ys = y_min + cell_h * (np.arange(resolution) + 0.5)
@@ -183,12 +177,8 @@ def density_on_grid(
 def _draw_density(axes: Any, log_density: np.ndarray, bounds: Bounds) -> None:
     peak = np.max(log_density)
     # Relative to the peak: exp of a raw log-density can overflow.
-    relative = (
-        np.exp(log_density - peak) if np.isfinite(peak) else np.zeros_like(log_density)
-    )
-    axes.imshow(
-        relative, origin="lower", extent=bounds, cmap="viridis", aspect="auto", vmin=0.0
-    )
+    relative = np.exp(log_density - peak) if np.isfinite(peak) else np.zeros_like(log_density)
+    axes.imshow(relative, origin="lower", extent=bounds, cmap="viridis", aspect="auto", vmin=0.0)
 
 
 def _new_axes(title: str | None) -> tuple[Any, Any]:
@@ -231,9 +221,7 @@ def save_scatter_2d(
         _draw_density(axes, grid, bounds)
     # Smaller, fainter points as N grows, so dense regions remain readable.
     size = float(np.clip(2000.0 / max(len(finite), 1), 1.0, 20.0))
-    axes.scatter(
-        finite[:, 0], finite[:, 1], s=size, c="tab:red", alpha=0.6, linewidths=0
-    )
+    axes.scatter(finite[:, 0], finite[:, 1], s=size, c="tab:red", alpha=0.6, linewidths=0)
     if num_dropped:
         # A diverged model shows up here instead of silently vanishing.
         axes.text(

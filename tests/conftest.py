@@ -16,8 +16,12 @@ def run_module(module: str, *args: str, timeout: float = 300, env: dict | None =
     full_env.pop("XLA_FLAGS", None)  # one device unless the caller asks for more
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -19,7 +19,9 @@ def notebook_source(path: Path) -> str:
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
-        lines += [line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("!", "%"))]
+        lines += [
+            line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("!", "%"))
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -28,10 +30,17 @@ def notebook_source(path: Path) -> str:
 def test_notebook_runs_in_smoke_mode(path, tmp_path):
     script = tmp_path / f"{path.stem}.py"
     script.write_text(notebook_source(path))
-    env = {**os.environ, "GENJAX_COLAB_SMOKE": "1", "GENJAX_COLAB_WORKDIR": str(tmp_path / "work"),
-           "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "GENJAX_COLAB_SMOKE": "1",
+        "GENJAX_COLAB_WORKDIR": str(tmp_path / "work"),
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": str(REPO),
+        "JAX_PLATFORMS": "cpu",
+    }
     env.pop("XLA_FLAGS", None)
-    result = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "IWAE bound" in result.stdout

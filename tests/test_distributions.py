@@ -20,16 +20,19 @@ def test_normal_log_prob_matches_scipy():
 def test_bernoulli_log_prob_is_stable_and_exact():
     logits = jnp.array([[-3.0, 0.0, 2.0, 80.0, -80.0]])
     x = jnp.array([[1.0, 0.0, 1.0, 1.0, 0.0]])
-    p = jax.nn.sigmoid(logits)
-    naive = np.sum(np.where(x == 1, np.log(np.asarray(p, np.float64)), np.log1p(-np.asarray(p, np.float64)))[:, :3])
+    # log σ(-3) + log(1 - σ(0)) + log σ(2) + log σ(80) + log(1 - σ(-80)), in float64.
+    p = 1.0 / (1.0 + np.exp(-np.array([-3.0, 0.0, 2.0])))
+    expected = np.log(p[0]) + np.log1p(-p[1]) + np.log(p[2]) - np.log1p(np.exp(-80.0)) * 2
     got = d.bernoulli_log_prob(x, logits)
     assert np.isfinite(got).all()
-    np.testing.assert_allclose(float(got[0]), naive, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(got[0]), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_categorical_log_prob_sums_to_one():
     logits = jax.random.normal(jax.random.key(0), (1, 6))
-    masses = [float(jnp.exp(d.categorical_log_prob(jnp.array([k]), logits, event_ndims=0))[0]) for k in range(6)]
+    masses = [
+        float(jnp.exp(d.categorical_log_prob(jnp.array([k]), logits, event_ndims=0))[0]) for k in range(6)
+    ]
     np.testing.assert_allclose(sum(masses), 1.0, rtol=1e-5)
 
 
@@ -38,8 +41,11 @@ def test_discretized_logistic_is_normalised_over_all_levels():
         values = jnp.arange(num_levels) / (num_levels - 1)
         for mean, log_scale in ((0.3, -2.0), (1.2, 0.5), (-0.4, -5.0), (0.5, -8.0)):
             log_mass = d.discretized_logistic_log_prob(
-                values, jnp.full_like(values, mean), jnp.full_like(values, log_scale),
-                num_levels=num_levels, event_ndims=0,
+                values,
+                jnp.full_like(values, mean),
+                jnp.full_like(values, log_scale),
+                num_levels=num_levels,
+                event_ndims=0,
             )
             assert np.all(np.isfinite(log_mass))
             np.testing.assert_allclose(float(jnp.sum(jnp.exp(log_mass))), 1.0, rtol=1e-4)

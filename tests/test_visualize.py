@@ -176,7 +176,5 @@ def test_save_density_2d_orientation(tmp_path):
 
 def test_importing_visualize_does_not_import_matplotlib():
     code = "import sys, genjax.visualize; print('matplotlib' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

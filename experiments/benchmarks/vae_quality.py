@@ -70,8 +70,11 @@ def benchmark(config, workdir: str, eval_samples: int) -> dict:
 
 def main(argv):
     del argv
-    print(json.dumps(run_or_exit(lambda: benchmark(_CONFIG.value, _WORKDIR.value, _EVAL_SAMPLES.value)),
-                     indent=2))
+    print(
+        json.dumps(
+            run_or_exit(lambda: benchmark(_CONFIG.value, _WORKDIR.value, _EVAL_SAMPLES.value)), indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

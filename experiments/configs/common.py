@@ -32,6 +32,9 @@ def base_config(model_name: str) -> ml_collections.ConfigDict:
             "num_test": 10_000,
             "tfds_data_dir": config_dict.placeholder(str),
             "train_splits": config_dict.placeholder(str),
+            "test_split": "test",
+            "num_levels": config_dict.placeholder(int),
+            "tfds_image_key": "image",
         }
     )
     config.train = ml_collections.ConfigDict(
@@ -47,13 +50,18 @@ def base_config(model_name: str) -> ml_collections.ConfigDict:
         }
     )
     config.optim = ml_collections.ConfigDict()
-    config.eval = ml_collections.ConfigDict(
-        {"num_batches": config_dict.placeholder(int), "num_samples": 64}
-    )
+    config.eval = ml_collections.ConfigDict({"num_batches": config_dict.placeholder(int), "num_samples": 64})
     return config
 
 
 def adam(learning_rate: float, **extra) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({"name": "adam", "learning_rate": learning_rate,
-                                      "schedule": "constant", "grad_clip_norm": 0.0,
-                                      "updates_per_step": 1, **extra})
+    return ml_collections.ConfigDict(
+        {
+            "name": "adam",
+            "learning_rate": learning_rate,
+            "schedule": "constant",
+            "grad_clip_norm": 0.0,
+            "updates_per_step": 1,
+            **extra,
+        }
+    )

@@ -31,8 +31,17 @@ import ml_collections
 
 from experiments.configs.common import adam, base_config, shared_data_path
 
-VARIANTS = ("digits", "smoke", "digits_conv", "digits_discretized", "digits_beta",
-            "binarized_mnist", "binarized_mnist_iwae", "tfds_binarized_mnist", "tfds_mnist")
+VARIANTS = (
+    "digits",
+    "smoke",
+    "digits_conv",
+    "digits_discretized",
+    "digits_beta",
+    "binarized_mnist",
+    "binarized_mnist_iwae",
+    "tfds_binarized_mnist",
+    "tfds_mnist",
+)
 
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
@@ -52,14 +61,21 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         beta=1.0,
     )
     config.data.update(name="digits", batch_size=128, binarize="dynamic")
-    config.train.update(num_steps=6_000, steps_per_call=100, log_every=1_000,
-                        eval_every=2_000, checkpoint_every=2_000, sample_every=2_000)
+    config.train.update(
+        num_steps=6_000,
+        steps_per_call=100,
+        log_every=1_000,
+        eval_every=2_000,
+        checkpoint_every=2_000,
+        sample_every=2_000,
+    )
     config.optim.model = adam(1e-3)
     config.eval.update(num_importance_samples=100, importance_chunk_size=100)
 
     if variant == "smoke":
-        config.train.update(num_steps=20, steps_per_call=5, log_every=10, eval_every=10,
-                            checkpoint_every=10, sample_every=10)
+        config.train.update(
+            num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
+        )
         config.eval.update(num_importance_samples=10, num_batches=1)
     elif variant == "digits_conv":
         config.model.network = "conv"
@@ -70,12 +86,22 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         config.model.beta = 4.0
     elif variant.startswith("binarized_mnist") or variant.startswith("tfds"):
         config.model.update(hidden_sizes=(500, 500), latent_dim=50, activation="tanh")
-        config.data.update(name="npz:" + shared_data_path("binarized_mnist.npz"),
-                           binarize="none", batch_size=128, eval_batch_size=500,
-                           train_splits="train+valid")
+        config.data.update(
+            name="npz:" + shared_data_path("binarized_mnist.npz"),
+            binarize="none",
+            batch_size=128,
+            eval_batch_size=500,
+            train_splits="train+valid",
+        )
         # ~30 minutes on 2 CPU cores (~170 epochs of the 60k train+valid images).
-        config.train.update(num_steps=80_000, steps_per_call=200, log_every=5_000,
-                            eval_every=0, checkpoint_every=10_000, sample_every=40_000)
+        config.train.update(
+            num_steps=80_000,
+            steps_per_call=200,
+            log_every=5_000,
+            eval_every=0,
+            checkpoint_every=10_000,
+            sample_every=40_000,
+        )
         config.optim.model = adam(1e-3, schedule="cosine")
         config.eval.update(num_importance_samples=5000, importance_chunk_size=250)
         if variant == "binarized_mnist_iwae":

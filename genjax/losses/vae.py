@@ -12,7 +12,7 @@ The prior is N(0, I).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

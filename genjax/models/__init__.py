@@ -36,9 +36,7 @@ def build(config: ml_collections.ConfigDict, dataset=None) -> GenerativeModel:
     """
     name = config.model.name
     if name not in _REGISTRY:
-        raise ConfigError(
-            f"model.name: unknown model {name!r}; known: {', '.join(known_models())}"
-        )
+        raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(known_models())}")
     if dataset is None:
         from genjax.data import load_dataset
 

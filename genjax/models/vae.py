@@ -62,9 +62,7 @@ class VAE(nn.Module):
             self.encoder_convs = ConvDownsampler(self.conv_features, self.activation)
             self.encoder_head = nn.Dense(2 * self.latent_dim)
             self.decoder_stem = nn.Dense(math.prod(self._bottom))
-            self.decoder_convs = ConvUpsampler(
-                tuple(reversed(self.conv_features)), channels, self.activation
-            )
+            self.decoder_convs = ConvUpsampler(tuple(reversed(self.conv_features)), channels, self.activation)
         # Per-dimension log-scale of the Gaussian / logistic likelihoods.
         self.log_scale = self.param("log_scale", nn.initializers.zeros, self.element_shape)
 
@@ -95,9 +93,7 @@ def _likelihood_log_prob(likelihood: str, num_levels: int | None):
     if likelihood == "bernoulli":
         return lambda x, location, log_scale: distributions.bernoulli_log_prob(x, location)
     if likelihood == "gaussian":
-        return lambda x, location, log_scale: distributions.normal_log_prob(
-            x, location, 2.0 * log_scale
-        )
+        return lambda x, location, log_scale: distributions.normal_log_prob(x, location, 2.0 * log_scale)
     return lambda x, location, log_scale: distributions.discretized_logistic_log_prob(
         x, location, log_scale, num_levels=num_levels
     )
@@ -117,9 +113,11 @@ def validate(config: ml_collections.ConfigDict, element_shape: tuple[int, ...], 
     for field, value, allowed in checks:
         if value not in allowed:
             raise ConfigError(f"{field}: got {value!r}; allowed: {', '.join(allowed)}")
-    for field, value in (("model.latent_dim", m.latent_dim),
-                         ("model.num_train_samples", m.num_train_samples),
-                         ("eval.num_importance_samples", config.eval.num_importance_samples)):
+    for field, value in (
+        ("model.latent_dim", m.latent_dim),
+        ("model.num_train_samples", m.num_train_samples),
+        ("eval.num_importance_samples", config.eval.num_importance_samples),
+    ):
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{field}: got {value!r}; must be a positive integer")
     if m.likelihood == "discretized_logistic" and not num_levels:
@@ -171,9 +169,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         if m.objective == "iwae":
             bound = losses.iwae_bound(rng, x, encode, decode_log_prob, num_samples=m.num_train_samples)
         else:
-            bound = losses.elbo(
-                rng, x, encode, decode_log_prob, num_samples=m.num_train_samples, beta=m.beta
-            )
+            bound = losses.elbo(rng, x, encode, decode_log_prob, num_samples=m.num_train_samples, beta=m.beta)
         kl = losses.gaussian_kl(*encode(x))
         objective = masked_mean(bound, batch)
         return -objective, {"bound": objective, "kl": masked_mean(kl, batch)}
@@ -181,8 +177,12 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
     def log_prob(params: Params, batch: Batch, rng: Array) -> Array:
         encode, decode_log_prob = networks(params["model"])
         return losses.iwae_bound(
-            rng, batch["x"], encode, decode_log_prob,
-            num_samples=num_eval_samples, chunk_size=eval_chunk,
+            rng,
+            batch["x"],
+            encode,
+            decode_log_prob,
+            num_samples=num_eval_samples,
+            chunk_size=eval_chunk,
         )
 
     def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:

@@ -62,8 +62,9 @@ def evaluate(
     for index, host_batch in enumerate(batches):
         if max_batches is not None and index >= max_batches:
             break
-        batch = {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-                 for k, v in host_batch.items()}
+        batch = {
+            k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in host_batch.items()
+        }
         sums = jax.device_get(eval_step(params, batch, jax.random.fold_in(base_key, index)))
         for name, value in sums.items():
             totals[name] = totals.get(name, 0.0) + float(value)

@@ -70,9 +70,7 @@ def _parse_lines(text: str, path: Path) -> list[dict[str, Any]]:
             is_torn_tail = index == len(lines) - 1 and not text.endswith("\n")
             if is_torn_tail:
                 break
-            raise ValueError(
-                f"{path}:{index + 1} is not valid JSON: {line!r}"
-            ) from None
+            raise ValueError(f"{path}:{index + 1} is not valid JSON: {line!r}") from None
         records.append({key: _decode(value) for key, value in record.items()})
     return records
 
@@ -147,9 +145,7 @@ class MetricsWriter:
             tmp_file.writelines(_dumps(r) + "\n" for r in records)
         os.replace(tmp_path, self._metrics_path)
 
-    def write_scalars(
-        self, step: int, scalars: Mapping[str, Any], *, split: str = "train"
-    ) -> None:
+    def write_scalars(self, step: int, scalars: Mapping[str, Any], *, split: str = "train") -> None:
         """Appends ``{"step": step, "split": split, **scalars}`` and logs each
         scalar to TensorBoard as ``f"{split}/{name}"``.
 
@@ -179,9 +175,7 @@ class MetricsWriter:
             return
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-            raise ValueError(
-                f"Image {name!r} must be [H, W, C] with C in 1, 3, 4; got {image.shape}."
-            )
+            raise ValueError(f"Image {name!r} must be [H, W, C] with C in 1, 3, 4; got {image.shape}.")
         self._tensorboard.add_image(name, image, int(step), dataformats="HWC")
 
     def flush(self) -> None:
@@ -213,9 +207,7 @@ class MetricsWriter:
 
 
 def _dumps(record: Mapping[str, Any]) -> str:
-    encoded = {
-        key: _encode(v) if isinstance(v, float) else v for key, v in record.items()
-    }
+    encoded = {key: _encode(v) if isinstance(v, float) else v for key, v in record.items()}
     return json.dumps(encoded, allow_nan=False)
 
 
@@ -251,9 +243,7 @@ class ProgressLogger:
 
         percent = 100.0 * step / self._total_steps if self._total_steps else 100.0
         parts = [f"step {step}/{self._total_steps} ({percent:.1f}%)"]
-        parts += [
-            f"{name} {_to_float(name, value):.5g}" for name, value in scalars.items()
-        ]
+        parts += [f"{name} {_to_float(name, value):.5g}" for name, value in scalars.items()]
         if steps_done > 0 and elapsed > 0:
             rate = steps_done / elapsed
             remaining = max(self._total_steps - step, 0) / rate

@@ -64,8 +64,17 @@ def _check_finite(metrics: dict[str, np.ndarray], start: int) -> None:
             )
 
 
-def write_samples(model, params, dataset, workdir: Path, *, seed: int, step: int,
-                  num_samples: int, writer: MetricsWriter | None = None) -> Path:
+def write_samples(
+    model,
+    params,
+    dataset,
+    workdir: Path,
+    *,
+    seed: int,
+    step: int,
+    num_samples: int,
+    writer: MetricsWriter | None = None,
+) -> Path:
     """Draws samples with ``model.sample`` and writes them as a PNG (grid or 2-D scatter)."""
     from genjax import visualize
 
@@ -96,14 +105,18 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
     steps_per_call = config.train.steps_per_call
     train_cfg = config.train
     batches = data_lib.train_batches(
-        dataset, config.data, seed=seed,
-        process_index=jax.process_index(), process_count=jax.process_count(),
+        dataset,
+        config.data,
+        seed=seed,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
     )
     stacked_sharding = batch_sharding(mesh, stacked=True)
     first = _stack_steps(batches, 0, 1, stacked_sharding)
     init = jax.jit(
-        functools.partial(init_train_state, model, optimizers, seed=seed,
-                          ema=train_cfg.get("ema_decay", 0.0) > 0),
+        functools.partial(
+            init_train_state, model, optimizers, seed=seed, ema=train_cfg.get("ema_decay", 0.0) > 0
+        ),
         out_shardings=replicated(mesh),
     )
     state = init({k: v[0] for k, v in first.items()})
@@ -122,14 +135,26 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
     train_step = make_train_step(model, optimizers, config, mesh=mesh)
     eval_step = evaluation.make_eval_step(model, mesh)
     default_num_samples = 2000 if len(model.element_shape) == 1 else 64
-    num_samples = config.eval.get("num_samples", default_num_samples) if "eval" in config else default_num_samples
+    num_samples = (
+        config.eval.get("num_samples", default_num_samples) if "eval" in config else default_num_samples
+    )
 
     def run_eval(max_batches=None):
         results = evaluation.evaluate(
-            model, state.eval_params(), data_lib.eval_batches(dataset, config.data, split="test",
-                                                             process_index=jax.process_index(),
-                                                             process_count=jax.process_count()),
-            seed=seed, step=step, mesh=mesh, eval_step=eval_step, max_batches=max_batches,
+            model,
+            state.eval_params(),
+            data_lib.eval_batches(
+                dataset,
+                config.data,
+                split="test",
+                process_index=jax.process_index(),
+                process_count=jax.process_count(),
+            ),
+            seed=seed,
+            step=step,
+            mesh=mesh,
+            eval_step=eval_step,
+            max_batches=max_batches,
         )
         writer.write_scalars(step, results, split="test")
         return results
@@ -141,7 +166,9 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
     num_summed = 0
     train_means: dict[str, float] = {}
     try:
-        next_batches = _stack_steps(batches, step, chunk_end(step), stacked_sharding) if step < num_steps else None
+        next_batches = (
+            _stack_steps(batches, step, chunk_end(step), stacked_sharding) if step < num_steps else None
+        )
         while step < num_steps:
             end = chunk_end(step)
             state, metrics = train_step(state, next_batches)
@@ -165,19 +192,37 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
                 results = run_eval(config.eval.get("num_batches"))
                 print_fn(f"eval at step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
             if _crossed(previous, step, train_cfg.sample_every) and not finished and is_main:
-                write_samples(model, state.eval_params(), dataset, workdir, seed=seed, step=step,
-                              num_samples=num_samples, writer=writer)
+                write_samples(
+                    model,
+                    state.eval_params(),
+                    dataset,
+                    workdir,
+                    seed=seed,
+                    step=step,
+                    num_samples=num_samples,
+                    writer=writer,
+                )
         final = {"step": step, **{f"train/{k}": v for k, v in train_means.items()}}
         test_results = run_eval()
         final.update({f"test/{k}": v for k, v in test_results.items()})
         if test_results:
             print_fn(f"test at step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in test_results.items()))
         if is_main:
-            path = write_samples(model, state.eval_params(), dataset, workdir, seed=seed, step=step,
-                                 num_samples=num_samples, writer=writer)
+            path = write_samples(
+                model,
+                state.eval_params(),
+                dataset,
+                workdir,
+                seed=seed,
+                step=step,
+                num_samples=num_samples,
+                writer=writer,
+            )
             print_fn(f"samples: {path}")
-        return {k: (float(v) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v)
-                for k, v in final.items()}
+        return {
+            k: (float(v) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v)
+            for k, v in final.items()
+        }
     finally:
         checkpointer.close()
         writer.close()

@@ -45,9 +45,7 @@ def make_schedule(opt: ml_collections.ConfigDict, field: str, total_steps: int) 
         return optax.cosine_decay_schedule(learning_rate, max(total_steps, 1))
     if schedule == "warmup_cosine":
         warmup = int(opt.get("warmup_steps", 0))
-        return optax.warmup_cosine_decay_schedule(
-            0.0, learning_rate, warmup, max(total_steps, warmup + 1)
-        )
+        return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup, max(total_steps, warmup + 1))
     raise ConfigError(f"{field}.schedule: got {schedule!r}; allowed: {', '.join(SCHEDULES)}")
 
 
@@ -63,8 +61,12 @@ def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.Grad
     if name == "adam":
         tx = optax.adam(schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999))
     elif name == "adamw":
-        tx = optax.adamw(schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999),
-                         weight_decay=opt.get("weight_decay", 1e-4))
+        tx = optax.adamw(
+            schedule,
+            b1=opt.get("b1", 0.9),
+            b2=opt.get("b2", 0.999),
+            weight_decay=opt.get("weight_decay", 1e-4),
+        )
     elif name == "sgd":
         tx = optax.sgd(schedule, momentum=opt.get("momentum", 0.0) or None)
     elif name == "rmsprop":

@@ -39,8 +39,9 @@ def restore_from_workdir(config, workdir: str | os.PathLike, *, step: int | None
                 "python -m experiments.train --config=... --workdir=..."
             )
         example = data_lib.train_batches(dataset, config.data, seed=config.seed)[0]
-        init = functools.partial(init_train_state, model, optimizers, seed=config.seed,
-                                 ema=config.train.get("ema_decay", 0.0) > 0)
+        init = functools.partial(
+            init_train_state, model, optimizers, seed=config.seed, ema=config.train.get("ema_decay", 0.0) > 0
+        )
         shapes = jax.eval_shape(init, example)
         abstract: TrainState = jax.tree.map(
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated(mesh)), shapes
@@ -59,14 +60,19 @@ def evaluate_workdir(config, workdir: str | os.PathLike, split: str = "test") ->
     config = config or load_config(workdir)
     model, dataset, state, mesh = restore_from_workdir(config, workdir)
     step = int(jax.device_get(state.step))
-    batches = data_lib.eval_batches(dataset, config.data, split=split,
-                                    process_index=jax.process_index(),
-                                    process_count=jax.process_count())
+    batches = data_lib.eval_batches(
+        dataset,
+        config.data,
+        split=split,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
     report = {"step": step, "split": split, "model": config.model.name, "data": config.data.name}
     if "eval" in config:
         report.update({f"eval.{k}": v for k, v in config.eval.items() if isinstance(v, (int, float, str))})
-    report.update(evaluation.evaluate(model, state.eval_params(), batches,
-                                      seed=config.seed, step=step, mesh=mesh))
+    report.update(
+        evaluation.evaluate(model, state.eval_params(), batches, seed=config.seed, step=step, mesh=mesh)
+    )
     path = Path(workdir) / f"eval_{split}_{step}.json"
     path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report

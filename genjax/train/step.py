@@ -10,7 +10,7 @@ dispatch per call instead of one per step.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -108,9 +108,7 @@ def make_single_step(
             metrics.update({f"{prefix[player]}{k}": v for k, v in aux.items()})
         ema_params = state.ema_params
         if ema_params is not None:
-            ema_params = jax.tree.map(
-                lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params, params
-            )
+            ema_params = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params, params)
         new_state = state.replace(
             step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema_params
         )

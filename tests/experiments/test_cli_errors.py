@@ -10,8 +10,12 @@ CASES = [
     ("unknown_model", ["--config.model.name=flow_that_does_not_exist"], "model.name", "vae"),
     ("unknown_dataset", ["--config.data.name=imagenet_from_space"], "data.name", "digits"),
     ("missing_npz", ["--config.data.name=npz:/nonexistent/mnist.npz"], "data.name", "/nonexistent/mnist.npz"),
-    ("unprepared_tfds", ["--config.data.name=tfds:genjax_never_prepared_dataset",
-                         "--config.data.tfds_data_dir={tmp}/tfds"], "data.name", "tfds build"),
+    (
+        "unprepared_tfds",
+        ["--config.data.name=tfds:genjax_never_prepared_dataset", "--config.data.tfds_data_dir={tmp}/tfds"],
+        "data.name",
+        "tfds build",
+    ),
     ("non_positive_lr", ["--config.optim.model.learning_rate=0.0"], "optim.model.learning_rate", "positive"),
     ("negative_lr", ["--config.optim.model.learning_rate=-1e-3"], "optim.model.learning_rate", "positive"),
     ("zero_steps", ["--config.train.num_steps=0"], "train.num_steps", "positive"),
@@ -36,8 +40,14 @@ def test_invalid_input_gives_one_clear_line(run, tmp_path, name, overrides, fiel
 
 
 def test_batch_not_divisible_by_devices(run, tmp_path):
-    result = run("experiments.train", CONFIG, f"--workdir={tmp_path}", "--config.data.batch_size=12",
-                 env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}, timeout=60)
+    result = run(
+        "experiments.train",
+        CONFIG,
+        f"--workdir={tmp_path}",
+        "--config.data.batch_size=12",
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
+        timeout=60,
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "data.batch_size" in lines[0] and "8" in lines[0], result.stderr[-2000:]

@@ -86,7 +86,7 @@ def test_iwae_rises_with_k_and_stays_below_log_marginal():
     means = []
     for k in (1, 5, 50, 500):
         draws = jax.vmap(
-            lambda key: losses.iwae_bound(key, x, poor_encode, decode_log_prob, num_samples=k)
+            lambda key, k=k: losses.iwae_bound(key, x, poor_encode, decode_log_prob, num_samples=k)
         )(jax.random.split(jax.random.key(1), 200))
         means.append(np.asarray(draws).mean(axis=0))
     means = np.stack(means)  # [num_k, B]
@@ -149,5 +149,6 @@ def test_elbo_gradient_matches_closed_form_gradient():
         return jnp.sum(losses.elbo(jax.random.key(5), x, shifted, decode_log_prob, num_samples=50_000))
 
     shift = jnp.array([0.3, -0.2, 0.1])
-    np.testing.assert_allclose(jax.grad(monte_carlo_elbo)(shift), jax.grad(analytic_elbo)(shift),
-                               rtol=0.03, atol=0.1)
+    np.testing.assert_allclose(
+        jax.grad(monte_carlo_elbo)(shift), jax.grad(analytic_elbo)(shift), rtol=0.03, atol=0.1
+    )

@@ -35,11 +35,21 @@ def main():
         results[f"sharding{num_devices}"] = len(mesh.devices.flat)
     leaves_1 = jax.tree.leaves(results[1])
     leaves_8 = jax.tree.leaves(results[8])
-    max_abs = max(float(np.max(np.abs(a - b))) for a, b in zip(leaves_1, leaves_8))
-    max_rel = max(float(np.max(np.abs(a - b) / (np.abs(a) + 1e-3))) for a, b in zip(leaves_1, leaves_8))
-    print(json.dumps({"max_abs": max_abs, "max_rel": max_rel,
-                      "loss_1": results[1][2]["loss"].tolist(), "loss_8": results[8][2]["loss"].tolist(),
-                      "devices": [results["sharding1"], results["sharding8"]]}))
+    max_abs = max(float(np.max(np.abs(a - b))) for a, b in zip(leaves_1, leaves_8, strict=True))
+    max_rel = max(
+        float(np.max(np.abs(a - b) / (np.abs(a) + 1e-3))) for a, b in zip(leaves_1, leaves_8, strict=True)
+    )
+    print(
+        json.dumps(
+            {
+                "max_abs": max_abs,
+                "max_rel": max_rel,
+                "loss_1": results[1][2]["loss"].tolist(),
+                "loss_8": results[8][2]["loss"].tolist(),
+                "devices": [results["sharding1"], results["sharding8"]],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

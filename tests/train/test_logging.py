@@ -52,9 +52,7 @@ def _read_events(logdir: Path) -> list:
             (length_crc,) = struct.unpack("<I", blob[offset + 8 : offset + 12])
             assert length_crc == _masked_crc(header)
             data = blob[offset + 12 : offset + 12 + length]
-            (data_crc,) = struct.unpack(
-                "<I", blob[offset + 12 + length : offset + 16 + length]
-            )
+            (data_crc,) = struct.unpack("<I", blob[offset + 12 + length : offset + 16 + length])
             assert data_crc == _masked_crc(data)
             events.append(event_pb2.Event.FromString(data))
             offset += 16 + length
@@ -196,9 +194,7 @@ def test_no_tensorflow_import():
         "m.MetricsWriter(tempfile.mkdtemp()).close();"
         "print('tensorflow' in sys.modules)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
 
@@ -220,9 +216,7 @@ def test_progress_line_has_rate_and_eta():
     )
     line = progress.update(1200, {"loss": 93.41234, "kl": 21.3})
     # 200 steps in 2 s; 3800 steps left at 100 steps/s.
-    assert line == (
-        "step 1200/5000 (24.0%) | loss 93.412 | kl 21.3 | 100.0 steps/s | ETA 0:00:38"
-    )
+    assert line == ("step 1200/5000 (24.0%) | loss 93.412 | kl 21.3 | 100.0 steps/s | ETA 0:00:38")
     assert printed == [line]
     # The rate covers only the interval since the previous update.
     line = progress.update(1700, {})
@@ -230,7 +224,5 @@ def test_progress_line_has_rate_and_eta():
 
 
 def test_progress_line_without_progress():
-    progress = ProgressLogger(
-        total_steps=10, start_step=5, print_fn=lambda _: None, clock=_FakeClock([0, 1])
-    )
+    progress = ProgressLogger(total_steps=10, start_step=5, print_fn=lambda _: None, clock=_FakeClock([0, 1]))
     assert progress.update(5, {}) == "step 5/10 (50.0%) | - steps/s | ETA ?"

@@ -44,8 +44,12 @@ def _params(workdir):
 
 
 def test_resume_in_a_new_process_is_bit_exact(run, tmp_path):
-    common = ["--config=experiments/configs/vae.py:smoke", "--config.train.checkpoint_every=10",
-              "--config.train.eval_every=0", "--config.train.sample_every=0"]
+    common = [
+        "--config=experiments/configs/vae.py:smoke",
+        "--config.train.checkpoint_every=10",
+        "--config.train.eval_every=0",
+        "--config.train.sample_every=0",
+    ]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     first = run("experiments.train", *common, f"--workdir={straight}", "--config.train.num_steps=30")
     assert first.returncode == 0, first.stderr[-2000:]
@@ -56,7 +60,7 @@ def test_resume_in_a_new_process_is_bit_exact(run, tmp_path):
     assert "resumed from step 15" in rest.stdout
     a, b = _params(straight), _params(resumed)
     assert int(a.step) == int(b.step) == 30
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
     # The metrics of the resumed run continue the straight run's exactly.
     train_a = [r for r in read_metrics(straight) if r["split"] == "train"]
@@ -75,7 +79,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
     assert Checkpointer(tmp_path).latest_step() == 10
     after = _params(tmp_path)
-    for x, y in zip(jax.tree.leaves(good), jax.tree.leaves(after)):
+    for x, y in zip(jax.tree.leaves(good), jax.tree.leaves(after), strict=True):
         np.testing.assert_array_equal(x, y)
 
 
@@ -87,7 +91,8 @@ def test_evaluate_and_sample_binaries(run, tmp_path):
     report = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert report["step"] == 20 and report["num_examples"] == 297 and np.isfinite(report["nll"])
     assert (tmp_path / "eval_test_20.json").exists()
-    sampled = run("experiments.sample", f"--workdir={tmp_path}", "--num_samples=16",
-                  f"--output={tmp_path / 'grid.png'}")
+    sampled = run(
+        "experiments.sample", f"--workdir={tmp_path}", "--num_samples=16", f"--output={tmp_path / 'grid.png'}"
+    )
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert (tmp_path / "grid.png").stat().st_size > 0

@@ -37,8 +37,11 @@ def quadratic_game(coupling: float = 0.5):
         return (b + 2.0) ** 2 - coupling * a * b, {"b": b}
 
     return GenerativeModel(
-        init=init, losses={"leader": leader_loss, "follower": follower_loss},
-        sample=lambda params, rng, n: jnp.zeros((n, 1)), log_prob=None, element_shape=(1,),
+        init=init,
+        losses={"leader": leader_loss, "follower": follower_loss},
+        sample=lambda params, rng, n: jnp.zeros((n, 1)),
+        log_prob=None,
+        element_shape=(1,),
     )
 
 
@@ -62,10 +65,13 @@ def test_players_update_in_order_with_their_own_gradients():
 def test_scan_of_k_steps_equals_k_single_steps():
     model = quadratic_game()
     optimizers = {"leader": optax.adam(0.05), "follower": optax.adam(0.05)}
-    config = ml_collections.ConfigDict({
-        "seed": 0, "train": {"ema_decay": 0.9},
-        "optim": {"leader": {"updates_per_step": 1}, "follower": {"updates_per_step": 3}},
-    })
+    config = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "train": {"ema_decay": 0.9},
+            "optim": {"leader": {"updates_per_step": 1}, "follower": {"updates_per_step": 3}},
+        }
+    )
     batch = {"x": jnp.zeros((4, 2, 1))}
     fused = make_train_step(model, optimizers, config, mesh=make_mesh(1))
     state = init_train_state(model, optimizers, {"x": batch["x"][0]}, seed=0, ema=True)
@@ -73,18 +79,26 @@ def test_scan_of_k_steps_equals_k_single_steps():
     assert fused_metrics["leader/loss"].shape == (4,)
     state = init_train_state(model, optimizers, {"x": batch["x"][0]}, seed=0, ema=True)
     for k in range(4):
-        state, metrics = fused(state, {"x": batch["x"][k:k + 1]})
+        state, metrics = fused(state, {"x": batch["x"][k : k + 1]})
         np.testing.assert_allclose(metrics["follower/loss"][0], fused_metrics["follower/loss"][k], rtol=1e-6)
-    for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(fused_state)):
+    for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(fused_state), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_one_and_eight_devices_give_the_same_step():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(REPO),
+    }
     out = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("multidevice_step_script.py"))],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
