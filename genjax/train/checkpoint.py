@@ -57,11 +57,6 @@ class Checkpointer:
         self._manager.close()
 
 
-def abstract_like(state: TrainState) -> TrainState:
-    """Shapes, dtypes and shardings of ``state``, as orbax's restore target."""
-    return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-
-
 def save_config(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Path:
     path = Path(workdir) / "config.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ events fire at the first chunk end at or after each multiple of their interval.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from pathlib import Path
@@ -20,23 +19,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from genjax import config as config_lib
 from genjax import data as data_lib
-from genjax import models
 from genjax.errors import TrainingDivergedError
 from genjax.train import evaluation
-from genjax.train.checkpoint import Checkpointer, abstract_like, save_config
+from genjax.train.checkpoint import Checkpointer, save_config
+from genjax.train.experiment import setup_experiment
 from genjax.train.logging import MetricsWriter, ProgressLogger
-from genjax.train.optimizers import make_optimizers
-from genjax.train.step import (
-    PURPOSE_SAMPLE,
-    batch_sharding,
-    init_train_state,
-    make_mesh,
-    make_train_step,
-    replicated,
-    step_key,
-)
+from genjax.train.step import PURPOSE_SAMPLE, batch_sharding, make_train_step, step_key
 
 
 def _stack_steps(batches, start: int, stop: int, sharding) -> dict[str, jax.Array]:
@@ -95,37 +84,22 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
       The final metrics: ``step``, ``train/<metric>`` (averaged over the last
       logging interval) and ``test/<metric>`` from a full pass over the test split.
     """
-    config_lib.validate(config)
+    experiment = setup_experiment(config)
+    dataset, model, mesh = experiment.dataset, experiment.model, experiment.mesh
+    optimizers, batches = experiment.optimizers, experiment.train_batches
     workdir = Path(workdir)
-    dataset = data_lib.load_dataset(config.data)
-    model = models.build(config, dataset)
-    optimizers = make_optimizers(config, model.players)
-    mesh = make_mesh()
     seed, num_steps = config.seed, config.train.num_steps
     steps_per_call = config.train.steps_per_call
     train_cfg = config.train
-    batches = data_lib.train_batches(
-        dataset,
-        config.data,
-        seed=seed,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
     stacked_sharding = batch_sharding(mesh, stacked=True)
-    first = _stack_steps(batches, 0, 1, stacked_sharding)
-    init = jax.jit(
-        functools.partial(
-            init_train_state, model, optimizers, seed=seed, ema=train_cfg.get("ema_decay", 0.0) > 0
-        ),
-        out_shardings=replicated(mesh),
-    )
-    state = init({k: v[0] for k, v in first.items()})
 
     is_main = jax.process_index() == 0
     checkpointer = Checkpointer(workdir, max_to_keep=train_cfg.get("max_checkpoints_to_keep", 3))
     if checkpointer.latest_step() is not None:
-        state = checkpointer.restore(abstract_like(state))
+        state = checkpointer.restore(experiment.abstract_state())
         print_fn(f"resumed from step {int(state.step)} in {workdir}")
+    else:
+        state = experiment.init_state()
     if is_main:
         save_config(config, workdir)
     step = int(jax.device_get(state.step))
@@ -158,6 +132,18 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
         )
         writer.write_scalars(step, results, split="test")
         return results
+
+    def samples_now() -> Path:
+        return write_samples(
+            model,
+            state.eval_params(),
+            dataset,
+            workdir,
+            seed=seed,
+            step=step,
+            num_samples=num_samples,
+            writer=writer,
+        )
 
     def chunk_end(start: int) -> int:
         return min((start // steps_per_call + 1) * steps_per_call, num_steps)
@@ -192,33 +178,14 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
                 results = run_eval(config.eval.get("num_batches"))
                 print_fn(f"eval at step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
             if _crossed(previous, step, train_cfg.sample_every) and not finished and is_main:
-                write_samples(
-                    model,
-                    state.eval_params(),
-                    dataset,
-                    workdir,
-                    seed=seed,
-                    step=step,
-                    num_samples=num_samples,
-                    writer=writer,
-                )
+                samples_now()
         final = {"step": step, **{f"train/{k}": v for k, v in train_means.items()}}
         test_results = run_eval()
         final.update({f"test/{k}": v for k, v in test_results.items()})
         if test_results:
             print_fn(f"test at step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in test_results.items()))
         if is_main:
-            path = write_samples(
-                model,
-                state.eval_params(),
-                dataset,
-                workdir,
-                seed=seed,
-                step=step,
-                num_samples=num_samples,
-                writer=writer,
-            )
-            print_fn(f"samples: {path}")
+            print_fn(f"samples: {samples_now()}")
         return {
             k: (float(v) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v)
             for k, v in final.items()
