@@ -14,7 +14,7 @@ import json
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments.cli import run_or_exit
+from experiments.cli import parse_flags, run_or_exit
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file and variant: path.py:variant.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
@@ -30,4 +30,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

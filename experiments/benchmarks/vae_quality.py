@@ -23,7 +23,7 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments.cli import run_or_exit
+from experiments.cli import parse_flags, run_or_exit
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "experiments/configs/vae.py:binarized_mnist", "Training config (path.py:variant)."
@@ -78,4 +78,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

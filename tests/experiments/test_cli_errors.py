@@ -59,3 +59,19 @@ def test_evaluate_without_checkpoint_names_the_workdir(run, tmp_path):
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--workdir" in lines[0], result.stderr[-2000:]
+
+
+FLAG_CASES = [
+    ("unknown_variant", ["--config=experiments/configs/vae.py:no_such_variant"], "config variant"),
+    ("missing_config_file", ["--config=experiments/configs/no_such_family.py"], "--config"),
+    ("wrong_type", [CONFIG, "--config.train.num_steps=many"], "--config.train.num_steps"),
+    ("unknown_field", [CONFIG, "--config.train.no_such_field=3"], "--config.train.no_such_field"),
+]
+
+
+@pytest.mark.parametrize("name,args,needle", FLAG_CASES, ids=[c[0] for c in FLAG_CASES])
+def test_bad_flags_give_one_clear_line(run, tmp_path, name, args, needle):
+    result = run("experiments.train", *args, f"--workdir={tmp_path}", timeout=60)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr[-2000:]
