@@ -1,0 +1,13 @@
+"""The pure-function modules drop into any JAX code: importing them loads no Flax."""
+
+import subprocess
+import sys
+
+
+def test_losses_metrics_distributions_do_not_import_flax():
+    code = (
+        "import sys, genjax.losses, genjax.metrics, genjax.distributions; "
+        "print(sorted(m for m in ('flax', 'optax', 'orbax', 'tensorflow') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
