@@ -163,14 +163,24 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
     def init(rng: Array, batch: Batch) -> Params:
         return {"model": module.init(rng, batch["x"])}
 
-    def loss(params: Params, batch: Batch, rng: Array):
+    def encoded_once(params: Params, x: Array):
+        """The networks, with the encoder's output for ``x`` computed once and reused.
+
+        The bounds call ``encode(x)`` themselves and the KL metric needs the same
+        posterior, so both read this one result.
+        """
         encode, decode_log_prob = networks(params["model"])
+        posterior = encode(x)
+        return (lambda _: posterior), decode_log_prob, posterior
+
+    def loss(params: Params, batch: Batch, rng: Array):
         x = batch["x"]
+        encode, decode_log_prob, posterior = encoded_once(params, x)
         if m.objective == "iwae":
             bound = losses.iwae_bound(rng, x, encode, decode_log_prob, num_samples=m.num_train_samples)
         else:
             bound = losses.elbo(rng, x, encode, decode_log_prob, num_samples=m.num_train_samples, beta=m.beta)
-        kl = losses.gaussian_kl(*encode(x))
+        kl = losses.gaussian_kl(*posterior)
         objective = masked_mean(bound, batch)
         return -objective, {"bound": objective, "kl": masked_mean(kl, batch)}
 
@@ -186,11 +196,11 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         )
 
     def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
-        encode, decode_log_prob = networks(params["model"])
         x = batch["x"]
+        encode, decode_log_prob, posterior = encoded_once(params, x)
         return {
             "elbo": losses.elbo(rng, x, encode, decode_log_prob),
-            "kl": losses.gaussian_kl(*encode(x)),
+            "kl": losses.gaussian_kl(*posterior),
         }
 
     def sample(params: Params, rng: Array, num_samples: int) -> Array:

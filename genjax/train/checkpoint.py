@@ -23,7 +23,7 @@ class Checkpointer:
     """Saves and restores `TrainState`s under ``workdir/checkpoints``.
 
     Saves are asynchronous (training continues while the previous state is
-    written); `wait` blocks until they are on disk. A restore needs an abstract
+    written); `close` blocks until they are on disk. A restore needs an abstract
     target (shapes, dtypes, shardings), which keeps the restored arrays on the
     current mesh, whatever mesh wrote them.
     """
@@ -48,9 +48,6 @@ class Checkpointer:
         """Restores ``step`` (the latest by default) into ``abstract_state``'s structure."""
         step = self.latest_step() if step is None else step
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
-
-    def wait(self) -> None:
-        self._manager.wait_until_finished()
 
     def close(self) -> None:
         self._manager.wait_until_finished()
