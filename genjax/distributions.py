@@ -44,6 +44,14 @@ def standard_normal_log_prob(x: Array, *, event_ndims: int | None = None) -> Arr
     return _sum_event(-0.5 * (_LOG_2PI + x**2), event_ndims)
 
 
+def standard_logistic_log_prob(x: Array, *, event_ndims: int | None = None) -> Array:
+    """log of the standard logistic density ``e^-x / (1 + e^-x)^2``, summed over event dims.
+
+    NICE's prior; stable for large ``|x|`` via softplus.
+    """
+    return _sum_event(-x - 2.0 * jax.nn.softplus(-x), event_ndims)
+
+
 def bernoulli_log_prob(x: Array, logits: Array, *, event_ndims: int | None = None) -> Array:
     """log Bernoulli(x; sigmoid(logits)) for x in {0, 1}, in the stable logits form.
 

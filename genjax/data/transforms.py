@@ -17,9 +17,21 @@ from __future__ import annotations
 
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+# The logit transform is a flow layer as much as a data transform; it lives
+# with the flow losses (pure, numpy or JAX) and is re-exported here.
+from genjax.losses.flows import inverse_logit_transform, logit_transform
+
+__all__ = [
+    "binarize_dynamic",
+    "binarize_static",
+    "binarize_threshold",
+    "inverse_logit_transform",
+    "logit_transform",
+    "scale",
+    "uniform_dequantize",
+]
 
 
 def scale(x_int: np.ndarray, num_levels: int) -> np.ndarray:
@@ -148,45 +160,3 @@ def binarize_static(x01: np.ndarray, seed: int, example_ids: np.ndarray | None =
 def binarize_threshold(x01: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Deterministic binarization ``x > threshold``; float32 {0, 1}, same shape."""
     return (np.asarray(x01) > threshold).astype(np.float32)
-
-
-def _namespace(x):
-    return jnp if isinstance(x, jax.Array) else np
-
-
-def logit_transform(y, alpha: float = 0.05):
-    """Logit transform for flows on [0, 1] data (RealNVP): ``z = logit(a + (1 - 2a) y)``.
-
-    Squeezing by ``alpha`` keeps ``z`` finite at y = 0 or 1. The density of
-    the data changes by the log-determinant: log p_y(y) = log p_z(z) + log_det.
-
-    Args:
-      y: [N, ...] values in [0, 1] (numpy or JAX).
-      alpha: squeeze in [0, 0.5).
-
-    Returns:
-      z: [N, ...] same shape and array type as ``y``.
-      log_det: [N] log |dz/dy| summed over all non-batch axes.
-    """
-    xp = _namespace(y)
-    s = alpha + (1 - 2 * alpha) * y
-    z = xp.log(s) - xp.log1p(-s)
-    # dz/dy = (1 - 2a) / (s (1 - s)) elementwise: the Jacobian is diagonal.
-    log_det_elem = math.log(1 - 2 * alpha) - xp.log(s) - xp.log1p(-s)
-    return z, log_det_elem.reshape(log_det_elem.shape[0], -1).sum(axis=1)
-
-
-def inverse_logit_transform(z, alpha: float = 0.05):
-    """Inverse of :func:`logit_transform`: ``y = (sigmoid(z) - a) / (1 - 2a)``.
-
-    Returns:
-      y: [N, ...] same shape and array type as ``z``.
-      log_det: [N] log |dy/dz| summed over non-batch axes (minus the forward one).
-    """
-    xp = _namespace(z)
-    # log sigmoid(z) and log(1 - sigmoid(z)) without overflow for large |z|.
-    log_s = -xp.logaddexp(0.0, -z)
-    log_one_minus_s = -xp.logaddexp(0.0, z)
-    y = (xp.exp(log_s) - alpha) / (1 - 2 * alpha)
-    log_det_elem = log_s + log_one_minus_s - math.log(1 - 2 * alpha)
-    return y, log_det_elem.reshape(log_det_elem.shape[0], -1).sum(axis=1)

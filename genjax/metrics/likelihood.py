@@ -1,4 +1,4 @@
-"""Likelihood metrics: nats to bits per dimension."""
+"""Likelihood metrics: nats to bits per dimension, in the data's original space."""
 
 from __future__ import annotations
 
@@ -8,15 +8,27 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 
-def bits_per_dim(nll_nats: ArrayLike, num_dims: int) -> jnp.ndarray:
+def bits_per_dim(nll_nats: ArrayLike, num_dims: int, *, num_levels: int | None = None) -> jnp.ndarray:
     """Converts a negative log-likelihood in nats per example to bits per dimension.
 
+    With ``num_levels`` (L), ``nll_nats`` is a *continuous* density's
+    ``-log p(y)`` of uniformly dequantized data ``y = (x + u) / L`` in
+    ``[0, 1)^D``, and the result is in the original discrete space:
+    ``(-log p(y) + D log L) / (D ln 2)`` (see `genjax.losses.dequantized_log_prob`).
+    A model that is uniform on ``[0, 1)^D`` then scores exactly ``log2 L``.
+
     Args:
-      nll_nats: −log p(x) in nats, any shape (e.g. `[B]` or a scalar mean).
+      nll_nats: −log p in nats, any shape (e.g. `[B]` or a scalar mean).
       num_dims: the number of dimensions D of one example (e.g. 28·28 = 784).
+      num_levels: L for dequantized data; None when ``nll_nats`` is already discrete.
     Returns:
-      nll / (D · ln 2), same shape as ``nll_nats``.
+      bits per dimension, same shape as ``nll_nats``.
     """
     if num_dims <= 0:
         raise ValueError(f"num_dims must be positive, got {num_dims}")
-    return jnp.asarray(nll_nats) / (num_dims * math.log(2.0))
+    nll = jnp.asarray(nll_nats)
+    if num_levels is not None:
+        if num_levels < 2:
+            raise ValueError(f"num_levels must be at least 2, got {num_levels}")
+        nll = nll + num_dims * math.log(num_levels)
+    return nll / (num_dims * math.log(2.0))
