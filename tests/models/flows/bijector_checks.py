@@ -17,11 +17,18 @@ def perturbed_params(layer, x, *, seed: int = 1, scale: float = 0.3):
     Zero-initialised output layers make fresh couplings the identity, whose
     log-det is trivially 0; the jitter makes the check meaningful.
     """
-    params = layer.init(jax.random.key(seed), x, method="forward")
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(seed + 1), len(leaves))
-    jittered = [leaf + scale * jax.random.normal(key, leaf.shape, leaf.dtype) for leaf, key in zip(leaves, keys)]
-    return jax.tree.unflatten(treedef, jittered)
+    return jitter(layer.init(jax.random.key(seed), x, method="forward"), scale=scale, seed=seed + 1)
+
+
+def jitter(variables, *, scale: float, seed: int = 0):
+    """Adds ``scale`` * N(0, 1) noise to every leaf of a parameter pytree."""
+    leaves, treedef = jax.tree.flatten(variables)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    noisy = [
+        leaf + scale * jax.random.normal(key, leaf.shape, leaf.dtype)
+        for leaf, key in zip(leaves, keys, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, noisy)
 
 
 def check_bijector(layer, params, x, *, atol: float = 1e-4, num_jacobian_examples: int = 2) -> None:
