@@ -165,8 +165,7 @@ def test_glow_step_is_a_bijector(shape, lu):
     check_bijector(layer, perturbed_params(layer, x), x)
 
 
-@pytest.mark.parametrize("scale_fn", ["tanh", "sigmoid"])
-@pytest.mark.parametrize("kind", SHAPES)
+@pytest.mark.parametrize(("kind", "scale_fn"), [("vector", "tanh"), ("image", "sigmoid")])
 def test_fresh_glow_step_maps_the_init_batch_to_zero_mean_and_known_variance(kind, scale_fn):
     # ActNorm standardises; the rotation keeps the mean at 0 and the trace of the covariance
     # at C; the zero-initialised coupling is the identity for tanh and, as in Glow, scales the
