@@ -154,14 +154,11 @@ def test_lu_ignores_the_masked_triangles():
             np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("shape", "lu"),
-    [((2,), True), ((3, 3, 4), True), ((3, 3, 4), False)],
-    ids=["vector2d", "image", "image-plain"],
-)
-def test_glow_step_is_a_bijector(shape, lu):
+@pytest.mark.parametrize("shape", [(2,), (3, 3, 4)], ids=["vector2d", "image"])
+def test_glow_step_is_a_bijector(shape):
+    # lu=False is covered by the InvertibleLinear checks; compiling whole steps is what costs.
     x = skewed_batch(shape, batch=4)
-    layer = Jitted(glow_step((8,), lu=lu))
+    layer = Jitted(glow_step((8,)))
     check_bijector(layer, perturbed_params(layer, x), x)
 
 
