@@ -1,8 +1,10 @@
 """Networks that compute a coupling layer's shift and scale from the kept half.
 
-The last layer is zero-initialised (as in Glow), so every coupling starts as
-the identity map: a fresh flow is exactly its base distribution, and training
-cannot start from a NaN-producing, badly scaled transformation.
+The last layer is zero-initialised (as in Glow), so a fresh coupling is a
+fixed, well-scaled map rather than a random one: the identity for the
+``tanh`` and ``exp`` scales, and Glow's constant ``sigmoid(2) ~ 0.88``
+contraction for ``sigmoid``. Training cannot start from a NaN-producing,
+badly scaled transformation.
 """
 
 from __future__ import annotations
