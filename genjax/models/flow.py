@@ -41,12 +41,21 @@ import ml_collections
 from genjax import distributions, losses
 from genjax.errors import ConfigError
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
-from genjax.models.flows import Bijector, Chain, Coupling, DiagonalScaling, Flatten, Reverse
-from genjax.models.flows.autoregressive import IAF, MAF
-from genjax.models.flows.glow import glow_step
-from genjax.models.flows.multiscale import glow_multiscale, realnvp_multiscale
-from genjax.models.flows.planar import Planar
-from genjax.models.flows.radial import Radial
+from genjax.models.flows import (
+    IAF,
+    MAF,
+    Bijector,
+    Chain,
+    Coupling,
+    DiagonalScaling,
+    Flatten,
+    Planar,
+    Radial,
+    Reverse,
+    glow_multiscale,
+    glow_step,
+    realnvp_multiscale,
+)
 
 Array = jax.Array
 ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
