@@ -30,7 +30,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "ruff"],
-        # PyTorch is only the peer in experiments/benchmarks; genjax never imports it.
-        "benchmark": ["torch"],
+        # PyTorch (and normflows' flows) are only the peers in experiments/benchmarks;
+        # genjax never imports them.
+        "benchmark": ["torch", "normflows"],
     },
 )

@@ -16,22 +16,13 @@ since the machine may be shared. GFLOP/s = analytic step FLOPs (cross-checked by
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
-import re
-import shlex
-import signal
-import statistics
-import subprocess
 import sys
 import time
 import types
-from collections.abc import Callable
-from itertools import cycle, pairwise
-from pathlib import Path
+from itertools import pairwise
 from typing import Any
 
 import jax
@@ -39,13 +30,25 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.benchmarks.timing import (
+    Runner,
+    best_seconds,
+    genjax_runner,
+    interleaved_rounds,
+    load_average,
+    paired_ratios,
+    run_header,
+    summarise,
+    torch_compile_warmup,
+    torch_runner,
+    unavailable,
+)
 from experiments.configs import vae as vae_config
 from genjax import models
 from genjax.train.optimizers import make_optimizers
-from genjax.train.step import PURPOSE_LOSS, init_train_state, make_mesh, make_train_step, step_key
+from genjax.train.step import PURPOSE_LOSS, init_train_state, step_key
 
 ELEMENT_SHAPE = (28, 28, 1)
-Runner = Callable[[int], float]  # steps -> seconds for that many optimisation steps
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -72,15 +75,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def proc_file(path: str) -> str:
-    """A /proc file's text; "" off Linux."""
-    return Path(path).read_text() if os.path.exists(path) else ""
-
-
-def load_average() -> str:
-    return " ".join(proc_file("/proc/loadavg").split()[:3]) or "unknown"
-
-
 def step_flops(hidden_sizes: tuple[int, ...], latent_dim: int, num_dims: int, batch: int) -> dict[str, int]:
     """FLOPs of one train step's dense layers (multiply-add = 2 FLOPs); elementwise work is ignored.
 
@@ -99,17 +93,6 @@ def step_flops(hidden_sizes: tuple[int, ...], latent_dim: int, num_dims: int, ba
     }
 
 
-def best_seconds(call: Callable[[], Any], repeats: int = 3) -> float:
-    """Fastest of ``repeats`` timed calls after one warm-up call: the least disturbed by other jobs."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def genjax_parts(config, data: np.ndarray):
     """The VAE bundle, its optimizers and a fresh float32 train state (a stand-in dataset, no files)."""
     dataset = types.SimpleNamespace(element_shape=ELEMENT_SHAPE, num_levels=2, log_density=None)
@@ -123,27 +106,7 @@ def genjax_parts(config, data: np.ndarray):
 def genjax_setup(parts, config, steps_per_call: int, data: np.ndarray) -> tuple[Runner, float | None]:
     """The genjax train step at K = ``steps_per_call``: (runner, XLA's FLOPs for one call)."""
     model, optimizers, state = parts
-    train_step = make_train_step(model, optimizers, config, mesh=make_mesh(1))
-    batches = {"x": jax.device_put(data[:steps_per_call])}
-    compiled = train_step.lower(state, batches).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost  # older jax returns one dict per device
-    xla_flops = float(cost["flops"]) if cost and "flops" in cost else None
-    # The step donates its input state: run on a copy and always keep the newest.
-    holder = {"state": jax.tree.map(jnp.copy, state)}
-
-    def run(steps: int) -> float:
-        calls = math.ceil(steps / steps_per_call)
-        jax.block_until_ready(holder["state"])
-        start = time.perf_counter()
-        for _ in range(calls):
-            holder["state"], metrics = compiled(holder["state"], batches)
-        # Async dispatch returns at once: the clock stops only when the work is done.
-        jax.block_until_ready((holder["state"], metrics))
-        return (time.perf_counter() - start) * steps / (calls * steps_per_call)
-
-    run(steps_per_call)  # first execution allocates; keep it out of the rounds
-    return run, xla_flops
+    return genjax_runner(model, optimizers, state, config, {"x": data[:steps_per_call]})
 
 
 def genjax_breakdown(parts, data: np.ndarray, steps: int) -> dict[str, float]:
@@ -218,35 +181,9 @@ def torch_setup(config, data: np.ndarray, *, compiled: bool, compile_timeout: in
         return loss
 
     step = torch.compile(train_step) if compiled else train_step
-    if compiled:
-        import torch._inductor.config
-
-        # Compile in this process, so an interrupted compile leaves no worker processes behind to
-        # steal cores from the timed rounds; SIGALRM interrupts it if it takes too long.
-        torch._inductor.config.compile_threads = 1
-
-        def on_alarm(signum, frame):
-            raise TimeoutError(f"torch.compile took longer than {compile_timeout} s")
-
-        # The alarm repeats every second: inductor swallows some exceptions, so one may not be enough.
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, compile_timeout, 1.0)
-        try:
-            for index in range(3):  # forward+backward and the optimizer compile on the first calls
-                step(pool[index % len(pool)])
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-    batches = cycle(pool)
-
-    def run(steps: int) -> float:
-        start = time.perf_counter()
-        for _ in range(steps):  # CPU kernels run synchronously: no device sync needed
-            step(next(batches))
-        return time.perf_counter() - start
-
-    run(5)
-    return run, model, optimizer, pool
+    if compiled:  # forward+backward and the optimizer compile on the first calls
+        torch_compile_warmup(step, [pool[index % len(pool)] for index in range(3)], compile_timeout)
+    return torch_runner(step, pool), model, optimizer, pool
 
 
 def torch_breakdown(model, optimizer, pool, steps: int) -> dict[str, float]:
@@ -284,10 +221,6 @@ def matmul_gflops(n: int) -> dict[str, float]:
         seconds = best_seconds(lambda call=call, inner=inner: [call() for _ in range(inner)])
         result[name] = 2 * n**3 * inner / seconds / 1e9
     return result
-
-
-def spread(values: list[float], unit: str = "") -> dict[str, float]:
-    return {f"median{unit}": statistics.median(values), f"min{unit}": min(values), f"max{unit}": max(values)}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -368,48 +301,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
             compile_note = {"compile_s": time.perf_counter() - start}
         except Exception as error:  # any compiler failure is a fact to report
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            compile_note = {"unavailable": f"unavailable: {type(error).__name__}: {reason}"}
+            compile_note = unavailable(error)
     else:
         compile_note = {"unavailable": "unavailable: skipped (--no-torch_compile or --smoke)"}
 
-    names = list(runners)
-    per_round: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(args.rounds):
-        # Rotate the order so no contender always runs first (or right after another's cache traffic).
-        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-            per_round[name].append(runners[name](args.steps) / args.steps)
-    contenders: dict[str, dict[str, Any]] = {name: {} for name in [*names, "torch.compile"]}
+    per_round = interleaved_rounds(runners, args.rounds, args.steps)
+    contenders: dict[str, dict[str, Any]] = {name: {} for name in [*runners, "torch.compile"]}
     contenders["torch.compile"].update(compile_note)
-    for name, seconds in per_round.items():
-        ms = [1e3 * s for s in seconds]
-        contenders[name].update(spread(ms, "_ms"), rounds_ms=ms, steps_per_s=1e3 / statistics.median(ms))
+    summarise(per_round, contenders)
+    torch_names = ("torch eager", "torch eager fused-Adam", "torch.compile")
+    ratios = paired_ratios(per_round, ("genjax K=1", fused_name), torch_names)
 
-    ratios = {}
-    for genjax_name in ("genjax K=1", fused_name):
-        for torch_name in ("torch eager", "torch eager fused-Adam", "torch.compile"):
-            if torch_name in per_round:  # torch time / genjax time, paired within each round
-                paired = [t / g for g, t in zip(per_round[genjax_name], per_round[torch_name], strict=True)]
-                ratios[f"{genjax_name} vs {torch_name}"] = {
-                    **spread(paired),
-                    # Fastest round against fastest round: the quiet-machine estimate.
-                    "best_vs_best": min(per_round[torch_name]) / min(per_round[genjax_name]),
-                }
-
+    header = run_header("vae_speed", "experiments.benchmarks.vae_speed", argv)
     report: dict[str, Any] = {
-        "benchmark": "vae_speed",
+        "benchmark": header.pop("benchmark"),
         "config": "experiments/configs/vae.py:binarized_mnist",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "experiments.benchmarks.vae_speed", *argv]),
-        # The commit ("-dirty" when files differ), so figures can be traced to code.
-        "git": subprocess.run(
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True
-        ).stdout.strip(),
-        "machine": {
-            "platform": platform.platform(),
-            "cores": os.cpu_count(),
-            "cpu_model": (re.findall(r"model name\s*: (.*)", proc_file("/proc/cpuinfo")) or ["unknown"])[0],
-        },
+        **header,
         "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__, "torch": torch.__version__},
         "settings": {
             **{k: v for k, v in vars(args).items() if k != "json"},

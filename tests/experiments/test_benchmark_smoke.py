@@ -1,4 +1,4 @@
-"""The VAE speed benchmark: its FLOP count, and its smoke mode end to end (needs the torch extra)."""
+"""The speed benchmarks: the VAE's FLOP count, and both smoke modes end to end (need the benchmark extra)."""
 
 import json
 import os
@@ -52,4 +52,31 @@ def test_smoke_run_writes_positive_timings(tmp_path):
     # encoder pass surviving CSE) would put it ~19% above the analytic count.
     if report["flops"]["xla"] is not None:
         assert 1.0 <= report["flops"]["xla"] / report["flops"]["exact"] < 1.05
+    assert "| genjax K=5 |" in result.stdout
+
+
+def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path):
+    pytest.importorskip("torch")  # the PyTorch peer and normflows are benchmark-only extras
+    pytest.importorskip("normflows")
+    out = tmp_path / "flow_speed.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    command = ["-m", "experiments.benchmarks.flow_speed", "--smoke", "--cases=realnvp_2d", f"--json={out}"]
+    result = subprocess.run(
+        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    assert report["command"] == "python " + " ".join(command)
+    case = report["cases"]["realnvp_2d"]
+    # The same architecture on both sides: 8 couplings of 1-128-128-2 MLPs plus a tanh scale each,
+    # 8 x (256 + 16,512 + 258 + 1) = 136,216 parameters.
+    assert case["parameters"] == {"genjax": 136_216, "torch": 136_216}
+    # Zero-initialised couplings are the identity, so both start at the base density of the same batch.
+    assert case["initial_nll"]["torch"] == pytest.approx(case["initial_nll"]["genjax"], rel=1e-5)
+    for name in ("genjax K=1", "genjax K=5", "torch eager", "torch eager fused-Adam"):
+        entry = case["contenders"][name]
+        assert len(entry["rounds_ms"]) == 2 and min(entry["rounds_ms"]) > 0, (name, entry)
+    assert case["contenders"]["torch.compile"]["unavailable"].startswith("unavailable:")
+    assert all(ratio["median"] > 0 for ratio in case["ratios"].values())
     assert "| genjax K=5 |" in result.stdout
