@@ -69,6 +69,9 @@ def validate(config: ml_collections.ConfigDict, *, device_count: int | None = No
         divisible_batch(config, "data.eval_batch_size", device_count)
     positive_int(config, "train.num_steps")
     positive_int(config, "train.steps_per_call")
+    step_loop = config.train.get("step_loop", "auto")
+    if step_loop not in ("auto", "scan", "host"):
+        raise ConfigError(f"train.step_loop: got {step_loop!r}; allowed: auto, scan, host")
     for field in INTERVAL_FIELDS:
         non_negative_int(config, f"train.{field}")
     ema_decay = config.train.get("ema_decay", 0.0)

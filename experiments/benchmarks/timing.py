@@ -58,16 +58,24 @@ def spread(values: list[float], unit: str = "") -> dict[str, float]:
 def genjax_runner(model, optimizers, state, config, batches) -> tuple[Runner, float | None]:
     """genjax's real jitted train step on ``batches`` (leaves `[K, B, ...]`, K = steps per call).
 
-    Returns (runner, XLA's FLOP count for one call). The K steps run in one ``lax.scan``;
-    the runner rounds up to whole calls and scales the time back to ``steps``.
+    Returns (runner, XLA's FLOP count for one call). The K steps run as the loop
+    runs them (``train.step_loop``: one ``lax.scan``, or K jitted calls for conv
+    nets on CPU); the runner rounds up to whole calls and scales the time back
+    to ``steps``.
     """
     steps_per_call = jax.tree.leaves(batches)[0].shape[0]
     train_step = make_train_step(model, optimizers, config, mesh=make_mesh(1))
     batches = jax.device_put(batches)
-    compiled = train_step.lower(state, batches).compile()
-    cost = compiled.cost_analysis()
+    if train_step.resolve(state, batches) == "scan":
+        compiled = train_step.scanned.lower(state, batches).compile()
+        cost = compiled.cost_analysis()
+    else:
+        compiled = train_step
+        cost = train_step.one_step.lower(state, batches, 0).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost  # older jax returns one dict per device
     xla_flops = float(cost["flops"]) if cost and "flops" in cost else None
+    if xla_flops is not None and train_step.loop == "host":
+        xla_flops *= steps_per_call
     # The step donates its input state: run on a copy and always keep the newest.
     holder = {"state": jax.tree.map(jnp.copy, state)}
 

@@ -41,6 +41,8 @@ def base_config(model_name: str) -> ml_collections.ConfigDict:
         {
             "num_steps": 10_000,
             "steps_per_call": 50,
+            # auto: one lax.scan per call, except for conv nets on CPU (see genjax/train/step.py).
+            "step_loop": "auto",
             "log_every": 500,
             "eval_every": 0,
             "checkpoint_every": 2_000,

@@ -105,3 +105,56 @@ def test_one_and_eight_devices_give_the_same_step():
     assert result["devices"] == [1, 8]
     np.testing.assert_allclose(result["loss_1"], result["loss_8"], rtol=1e-5)
     assert result["max_rel"] < 1e-4, result
+
+
+def _conv_model():
+    """A one-player model whose loss runs a convolution (``(x * k)²`` summed)."""
+
+    def init(rng, batch):
+        return {"model": {"kernel": jax.random.normal(rng, (3, 3, 1, 2)) * 0.3}}
+
+    def loss(params, batch, rng):
+        out = jax.lax.conv_general_dilated(
+            batch["x"], params["model"]["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        value = jnp.mean((out - 1.0) ** 2)
+        return value, {"value": value}
+
+    return GenerativeModel(init, {"model": loss}, lambda p, r, n: jnp.zeros((n, 4, 4, 1)), None, (4, 4, 1))
+
+
+def test_step_loops_agree_and_auto_avoids_scanning_convolutions_on_cpu():
+    model = _conv_model()
+    optimizers = {"model": optax.adam(0.05)}
+    batches = {"x": jax.random.normal(jax.random.key(0), (5, 8, 4, 4, 1))}
+    results = {}
+    for loop in ("scan", "host", "auto"):
+        config = ml_collections.ConfigDict(
+            {"seed": 0, "train": {"step_loop": loop}, "optim": {"model": {"updates_per_step": 1}}}
+        )
+        step = make_train_step(model, optimizers, config, mesh=make_mesh(1))
+        state = init_train_state(model, optimizers, {"x": batches["x"][0]}, seed=0, ema=False)
+        state, metrics = step(state, batches)
+        assert metrics["loss"].shape == (5,) and int(state.step) == 5
+        results[step.loop] = results.get(step.loop, []) + [(state.params, metrics["loss"])]
+    # auto picked the host loop: XLA:CPU runs convolutions in a scan's body ~10x slower.
+    assert len(results["host"]) == 2
+    (scan_params, scan_loss), (host_params, host_loss), _ = results["scan"] + results["host"]
+    np.testing.assert_allclose(host_loss, scan_loss, rtol=1e-5)
+    np.testing.assert_allclose(host_params["model"]["kernel"], scan_params["model"]["kernel"], rtol=1e-5)
+
+
+def test_auto_step_loop_scans_dense_models():
+    model = quadratic_game()
+    optimizers = {"leader": optax.sgd(0.1), "follower": optax.sgd(0.1)}
+    config = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "train": {},
+            "optim": {"leader": {"updates_per_step": 1}, "follower": {"updates_per_step": 1}},
+        }
+    )
+    step = make_train_step(model, optimizers, config, mesh=make_mesh(1))
+    state = init_train_state(model, optimizers, {"x": jnp.zeros((1, 1))}, seed=0, ema=False)
+    step(state, {"x": jnp.zeros((3, 1, 1))})
+    assert step.loop == "scan"
