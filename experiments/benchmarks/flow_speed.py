@@ -7,11 +7,12 @@ Full run (the BENCHMARKS.md figures), from the repository root, on an idle machi
 
 ``--smoke`` runs in seconds (tests/experiments/test_benchmark_smoke.py); ``--cases`` picks a subset.
 Cases (genjax side: the config's bundle, optimizer and the real jitted train step of
-``genjax.train.step.make_train_step``, K steps fused in one ``lax.scan``):
+``genjax.train.step.make_train_step``, K steps per call run as the loop runs them: one
+``lax.scan``, or K jitted calls for conv nets on CPU, see ``train.step_loop``):
 
-* ``realnvp_2d``: ``experiments/configs/flow.py:realnvp_8gaussians``: 8 affine half-couplings on 2-D
-  points, MLP conditioners 1-128-128-2 (relu, zero-init last layer), ``s = c * tanh(raw)`` with a
-  learned per-dimension c, standard normal base, batch 512. Torch: normflows' ``NormalizingFlow``,
+* ``realnvp_2d``: ``experiments/configs/flow.py:realnvp_8gaussians``: 16 affine half-couplings on 2-D
+  points, MLP conditioners 1-64-64-2 (relu, zero-init last layer), ``s = c * tanh(raw)`` with a
+  learned per-dimension c, standard normal base, batch 256. Torch: normflows' ``NormalizingFlow``,
   ``MLP`` conditioners and ``DiagGaussian`` base, with a hand-written tanh-scaled coupling (normflows'
   couplings have no tanh bound).
 * ``glow_digits``: ``flow.py:glow_digits``: Glow on dequantized 8x8x1 digits, logit preprocessing,
@@ -93,7 +94,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--steps_per_call", type=int, default=50, help="K steps fused in one lax.scan")
     parser.add_argument("--torch_compile", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--compile_timeout", type=int, default=300, help="seconds allowed for torch.compile")
-    parser.add_argument("--torch_threads", type=int, default=0, help="torch intra-op threads; 0 = one per core")
+    parser.add_argument(
+        "--torch_threads", type=int, default=0, help="torch intra-op threads; 0 = one per core"
+    )
     parser.add_argument("--json", default="/tmp/flow_speed.json", help="where to write the figures")
     parser.add_argument("--smoke", action="store_true", help="2 rounds of 10 steps, K=5, no torch.compile")
     args = parser.parse_args(argv)

@@ -45,11 +45,13 @@ VARIANTS = ("smoke", *(f"{arch}_{data}" for arch in ARCHITECTURES for data in TO
 
 # Per architecture: (num_layers, hidden_sizes) for 2-D data and for images.
 _TOY2D_SIZES = {
-    "nice": (8, (128, 128)),
-    "realnvp": (8, (128, 128)),
-    "glow": (8, (128, 128)),
-    "maf": (5, (128, 128)),
-    "iaf": (5, (128, 128)),
+    # Many narrow layers beat few wide ones on 2-D data at the same cost: each
+    # coupling (or MADE) layer only bends one coordinate as a function of the other.
+    "nice": (16, (64, 64)),
+    "realnvp": (16, (64, 64)),
+    "glow": (16, (64, 64)),
+    "maf": (16, (64, 64)),
+    "iaf": (16, (64, 64)),
     "planar": (32, ()),
     "radial": (32, ()),
 }
@@ -102,8 +104,9 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     if data in TOY2D:
         num_layers, hidden = _TOY2D_SIZES[architecture]
         config.model.update(num_layers=num_layers, hidden_sizes=hidden)
-        config.data.update(name=f"toy2d:{data}", batch_size=512, num_test=100_000, eval_batch_size=10_000)
-        config.train.update(num_steps=20_000, log_every=2_000, checkpoint_every=5_000, sample_every=10_000)
+        config.data.update(name=f"toy2d:{data}", batch_size=256, num_test=100_000, eval_batch_size=10_000)
+        # About 4 minutes on 2 idle CPU cores for the coupling and autoregressive flows.
+        config.train.update(num_steps=100_000, log_every=10_000, checkpoint_every=20_000, sample_every=50_000)
         config.eval.num_samples = 5_000
     else:
         num_layers, hidden = _IMAGE_SIZES[architecture]
