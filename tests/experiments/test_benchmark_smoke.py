@@ -69,9 +69,9 @@ def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path):
 
     assert report["command"] == "python " + " ".join(command)
     case = report["cases"]["realnvp_2d"]
-    # The same architecture on both sides: 8 couplings of 1-128-128-2 MLPs plus a tanh scale each,
-    # 8 x (256 + 16,512 + 258 + 1) = 136,216 parameters.
-    assert case["parameters"] == {"genjax": 136_216, "torch": 136_216}
+    # The same architecture on both sides: 16 couplings of 1-64-64-2 MLPs plus a tanh scale each,
+    # 16 x (128 + 4,160 + 130 + 1) = 70,704 parameters.
+    assert case["parameters"] == {"genjax": 70_704, "torch": 70_704}
     # Zero-initialised couplings are the identity, so both start at the base density of the same batch.
     assert case["initial_nll"]["torch"] == pytest.approx(case["initial_nll"]["genjax"], rel=1e-5)
     for name in ("genjax K=1", "genjax K=5", "torch eager", "torch eager fused-Adam"):
