@@ -6,6 +6,8 @@ layer can only pass if its hand-written log-determinant is the true one.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,3 +58,20 @@ def check_bijector(layer, params, x, *, atol: float = 1e-4, num_jacobian_example
         sign, expected = jnp.linalg.slogdet(jacobian)
         assert float(sign) != 0.0
         np.testing.assert_allclose(log_det[index], expected, atol=atol * 10, rtol=1e-4)
+
+
+class Jitted:
+    """A module whose ``init``/``apply`` run compiled: op-by-op Flax is slow on CPU."""
+
+    def __init__(self, module):
+        self.module = module
+
+    @functools.cache  # noqa: B019 (the instances live for one test)
+    def _compiled(self, name: str, method: str):
+        return jax.jit(functools.partial(getattr(self.module, name), method=method))
+
+    def init(self, rng, x, method="forward"):
+        return self._compiled("init", method)(rng, x)
+
+    def apply(self, params, x, method="forward"):
+        return self._compiled("apply", method)(params, x)

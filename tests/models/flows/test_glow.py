@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,26 +9,9 @@ import pytest
 
 from genjax.models.flows.bijector import Chain
 from genjax.models.flows.glow import ActNorm, InvertibleLinear, glow_step, lu_rotation_init
-from tests.models.flows.bijector_checks import check_bijector, perturbed_params
+from tests.models.flows.bijector_checks import Jitted, check_bijector, perturbed_params
 
 SHAPES = {"vector": (6,), "image": (3, 3, 4)}
-
-
-class Jitted:
-    """A module whose ``init``/``apply`` run compiled: op-by-op Flax is slow on CPU."""
-
-    def __init__(self, module):
-        self.module = module
-
-    @functools.cache  # noqa: B019 (the instances live for one test)
-    def _compiled(self, name: str, method: str):
-        return jax.jit(functools.partial(getattr(self.module, name), method=method))
-
-    def init(self, rng, x, method="forward"):
-        return self._compiled("init", method)(rng, x)
-
-    def apply(self, params, x, method="forward"):
-        return self._compiled("apply", method)(params, x)
 
 
 def skewed_batch(shape: tuple[int, ...], batch: int = 16, seed: int = 0) -> jax.Array:

@@ -15,19 +15,14 @@ from genjax.models.flows.made import (
     input_degrees,
     random_ordering,
 )
+from tests.models.flows.bijector_checks import jitter
 
 DIM = 5
 
 
 def perturbed_params(module, x, *, scale: float):
     """Like `bijector_checks.perturbed_params` for a plain module (no ``forward`` method)."""
-    params = module.init(jax.random.key(1), x)
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(2), len(leaves))
-    jittered = [
-        leaf + scale * jax.random.normal(key, leaf.shape) for leaf, key in zip(leaves, keys, strict=True)
-    ]
-    return jax.tree.unflatten(treedef, jittered)
+    return jitter(module.init(jax.random.key(1), x), scale=scale, seed=2)
 
 
 def test_random_ordering_is_a_seeded_permutation():

@@ -15,24 +15,7 @@ from genjax.models.flows.multiscale import (
     multiscale_shapes,
     realnvp_multiscale,
 )
-from tests.models.flows.bijector_checks import check_bijector, perturbed_params
-
-
-class Jitted:
-    """A module whose ``init``/``apply`` run compiled: op-by-op Flax is slow on CPU."""
-
-    def __init__(self, module):
-        self.module = module
-
-    @functools.cache  # noqa: B019 (the instances live for one test)
-    def _compiled(self, name: str, method: str):
-        return jax.jit(functools.partial(getattr(self.module, name), method=method))
-
-    def init(self, rng, x, method="forward"):
-        return self._compiled("init", method)(rng, x)
-
-    def apply(self, params, x, method="forward"):
-        return self._compiled("apply", method)(params, x)
+from tests.models.flows.bijector_checks import Jitted, check_bijector, perturbed_params
 
 
 def batch(shape, size: int = 4, seed: int = 0) -> jax.Array:
