@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from genjax import distributions, losses
+from genjax import distributions, losses, metrics
 from genjax.errors import ConfigError
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.flows import (
@@ -64,7 +64,7 @@ PREPROCESSING = ("none", "logit", "center")
 SCALE_FNS = ("tanh", "sigmoid", "exp")
 
 
-def _vector_flow(m: ml_collections.ConfigDict, num_dims: int) -> list[Bijector]:
+def _vector_flow(m: ml_collections.ConfigDict) -> list[Bijector]:
     """The layers of a flow on `[B, D]` vectors."""
     hidden = tuple(m.hidden_sizes)
     layers: list[Bijector] = []
@@ -112,7 +112,7 @@ def make_flow(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -> B
             scale_fn=m.scale_fn,
             activation=m.activation,
         )
-    layers = _vector_flow(m, math.prod(element_shape))
+    layers = _vector_flow(m)
     if len(element_shape) > 1:
         layers = [Flatten(element_shape), *layers]
     return Chain(tuple(layers))
@@ -208,7 +208,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
 
     def loss(params: Params, batch: Batch, rng: Array):
         nll = masked_mean(-log_prob(params, batch), batch)
-        return nll, {"nll": nll, "bits_per_dim": nll / (num_dims * math.log(2.0))}
+        return nll, {"nll": nll, "bits_per_dim": metrics.bits_per_dim(nll, num_dims)}
 
     def sample(params: Params, rng: Array, num_samples: int, temperature: float | None = None) -> Array:
         """`[N, *element_shape]` samples; the base's scale is multiplied by ``temperature``."""
