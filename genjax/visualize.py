@@ -281,7 +281,8 @@ def save_samples(
     - [N, H, W, C] or [N, H, W] images in [0, 1]: grid, upscaled so the longer
       side of each image reaches 64 pixels.
     - [N, D] with D > 2 a perfect square (flattened square images, e.g. 784):
-      reshaped to [N, sqrt(D), sqrt(D), 1] and shown as a grid.
+      reshaped to [N, sqrt(D), sqrt(D), 1] and shown as a grid; other D > 2
+      as [N, 1, D, 1] strips.
     """
     samples = np.asarray(samples)
     if samples.ndim == 2 and samples.shape[1] == 2:
@@ -290,6 +291,8 @@ def save_samples(
         side = math.isqrt(samples.shape[1])
         if side * side == samples.shape[1]:
             samples = samples.reshape(-1, side, side, 1)
+        else:  # other vectors (e.g. toy_binary:D bits): one row of pixels each
+            samples = samples.reshape(-1, 1, samples.shape[1], 1)
     if samples.ndim in (3, 4):
         longer_side = max(samples.shape[1], samples.shape[2])
         upscale = max(1, math.ceil(_MIN_DISPLAY_SIZE / longer_side))

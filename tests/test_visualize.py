@@ -118,8 +118,11 @@ def test_save_samples_dispatches_on_shape(tmp_path):
     path = visualize.save_samples(tmp_path / "points.png", points)
     assert _reddish(_read_rgb(path)).any()
 
-    with pytest.raises(ValueError, match=r"\(4, 3\)"):
-        visualize.save_samples(tmp_path / "bad.png", np.zeros((4, 3)))
+    bits = np.eye(4, 3)  # toy_binary:3 vectors: one strip of 3 pixels each
+    assert visualize.save_samples(tmp_path / "bits.png", bits).stat().st_size > 0
+
+    with pytest.raises(ValueError, match=r"\(2, 3, 4, 5, 6\)"):
+        visualize.save_samples(tmp_path / "bad.png", np.zeros((2, 3, 4, 5, 6)))
 
 
 def test_scatter_orientation_over_density(tmp_path):

@@ -84,8 +84,10 @@ class Dataset:
         (8, 8, 1) or (2,).
       num_levels: discrete levels per dimension of the raw data (17 digits,
         2 binary, 256 uint8 images); None for continuous data (toy2d).
-      log_density: toy2d only: exact log p(x), x [N, 2] -> [N] nats.
-      entropy: toy2d only: true differential entropy in nats.
+      log_density: toy2d and toy_binary only: exact log p(x), x [N, ...] -> [N]
+        nats (a density for toy2d, a probability for toy_binary).
+      entropy: toy2d and toy_binary only: the true (differential or Shannon)
+        entropy in nats.
     """
 
     name: str

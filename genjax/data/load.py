@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from genjax.data import sources, toy2d
+from genjax.data import sources, toy2d, toy_binary
 from genjax.data.dataset import ArraySource, Dataset, ProceduralSource
 from genjax.data.options import DataOptions, parse_options
 from genjax.errors import ConfigError
@@ -16,7 +16,9 @@ from genjax.errors import ConfigError
 # the [seed, step] keys of training batches.
 TOY2D_TEST_SEED = (0x7E57, 0x2D, 0x70F)
 
-KNOWN_NAMES = f"toy2d:NAME ({', '.join(toy2d.NAMES)}), digits, npz:PATH, tfds:NAME"
+KNOWN_NAMES = (
+    f"toy2d:NAME ({', '.join(toy2d.NAMES)}), toy_binary:D or toy_binary:HxW, digits, npz:PATH, tfds:NAME"
+)
 
 
 def _load_toy2d(options: DataOptions, toy_name: str) -> Dataset:
@@ -31,6 +33,23 @@ def _load_toy2d(options: DataOptions, toy_name: str) -> Dataset:
         test=ArraySource(test_x),
         element_shape=(2,),
         num_levels=None,
+        log_density=toy.log_density,
+        entropy=toy.entropy,
+    )
+
+
+def _load_toy_binary(options: DataOptions, argument: str) -> Dataset:
+    try:
+        toy = toy_binary.get(argument)
+    except ValueError as error:
+        raise ConfigError(f"data.name: {error}.") from None
+    test_x = toy.sample(np.random.default_rng(TOY2D_TEST_SEED), options.num_test)
+    return Dataset(
+        name=options.name,
+        train=ProceduralSource(toy.sample),
+        test=ArraySource(test_x),
+        element_shape=toy.shape,
+        num_levels=2,
         log_density=toy.log_density,
         entropy=toy.entropy,
     )
@@ -65,6 +84,9 @@ def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
     if kind == "toy2d":
         # Image transforms do not apply to continuous 2-D points; ignored.
         return _load_toy2d(options, argument)
+    if kind == "toy_binary":
+        # Already 0/1 bits: the image transforms do not apply.
+        return _load_toy_binary(options, argument)
     if options.name == "digits":
         train, test, element_shape, num_levels = sources.load_digits()
     elif kind == "npz" and argument:
