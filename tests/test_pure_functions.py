@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 
-def test_losses_metrics_distributions_do_not_import_flax():
+def test_losses_metrics_distributions_samplers_do_not_import_flax():
     code = (
-        "import sys, genjax.losses, genjax.metrics, genjax.distributions; "
+        "import sys, genjax.losses, genjax.metrics, genjax.distributions, genjax.samplers; "
         "print(sorted(m for m in ('flax', 'optax', 'orbax', 'tensorflow') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
