@@ -16,6 +16,7 @@ from genjax.models.bundle import GenerativeModel, LossFn, masked_mean
 
 # config.model.name -> "module:function"; the function takes (config, dataset).
 _REGISTRY: dict[str, str] = {
+    "autoregressive": "genjax.models.autoregressive.family:build",
     "flow": "genjax.models.flow:build",
     "vae": "genjax.models.vae:build",
 }
