@@ -25,6 +25,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from experiments.benchmarks.reports import write_json
 from experiments.cli import parse_flags, run_or_exit
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per architecture.")
@@ -116,9 +117,7 @@ def main(argv):
 
     def run():
         report, rows = benchmark(_WORKDIR.value, _ARCHITECTURES.value, _NUM_STEPS.value, _TEMPERATURE.value)
-        if _JSON.value:
-            Path(_JSON.value).parent.mkdir(parents=True, exist_ok=True)
-            Path(_JSON.value).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(_JSON.value, report)
         if _FIGURE.value:
             save_figure(_FIGURE.value, rows)
         return report

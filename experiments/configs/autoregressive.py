@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs.common import adam, base_config, shared_data_path
+from experiments.configs.common import adam, base_config, shared_data_path, split_variant
 
 ARCHITECTURES = ("fvsbn", "nade", "made")
 DATA = ("toy_binary", "toy_binary_3x3", "digits", "binarized_mnist", "tfds_binarized_mnist")
@@ -29,12 +29,7 @@ VARIANTS = ("smoke", *(f"{arch}_{data}" for arch in ARCHITECTURES for data in DA
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "nade_digits"
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"config variant: got {variant!r}; allowed: <architecture>_<data> with architecture in "
-            f"{', '.join(ARCHITECTURES)} and data in {', '.join(DATA)}, or smoke"
-        )
-    architecture, data = ("nade", "toy_binary") if variant == "smoke" else variant.split("_", 1)
+    architecture, data = split_variant(variant, ARCHITECTURES, DATA, smoke=("nade", "toy_binary"))
     config = base_config("autoregressive")
     config.model.update(architecture=architecture, hidden_size=500, hidden_sizes=(500,), activation="relu")
     config.optim.model = adam(1e-3, schedule="cosine")

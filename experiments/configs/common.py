@@ -67,3 +67,18 @@ def adam(learning_rate: float, **extra) -> ml_collections.ConfigDict:
             **extra,
         }
     )
+
+
+def split_variant(
+    variant: str, architectures: tuple[str, ...], data: tuple[str, ...], smoke: tuple[str, str]
+) -> tuple[str, str]:
+    """``"<architecture>_<data>"`` (or ``"smoke"``) -> (architecture, data); ValueError lists the choices."""
+    if variant == "smoke":
+        return smoke
+    architecture, _, data_name = variant.partition("_")
+    if architecture not in architectures or data_name not in data:
+        raise ValueError(
+            f"config variant: got {variant!r}; allowed: <architecture>_<data> with architecture in "
+            f"{', '.join(architectures)} and data in {', '.join(data)}, or smoke"
+        )
+    return architecture, data_name

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs.common import adam, base_config, shared_data_path
+from experiments.configs.common import adam, base_config, shared_data_path, split_variant
 
 ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
 TOY2D = (
@@ -87,16 +87,7 @@ def _model_defaults(architecture: str) -> dict:
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "realnvp_digits"
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"config variant: got {variant!r}; allowed: <architecture>_<data> with "
-            f"architecture in {', '.join(ARCHITECTURES)} and data in {', '.join(TOY2D + IMAGES)}, "
-            "or smoke"
-        )
-    if variant == "smoke":
-        architecture, data = "realnvp", "digits"
-    else:
-        architecture, data = variant.split("_", 1)
+    architecture, data = split_variant(variant, ARCHITECTURES, TOY2D + IMAGES, smoke=("realnvp", "digits"))
     config = base_config("flow")
     config.model.update(_model_defaults(architecture))
     config.optim.model = adam(1e-3, schedule="cosine", grad_clip_norm=100.0)
