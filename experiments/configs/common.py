@@ -75,10 +75,12 @@ def split_variant(
     """``"<architecture>_<data>"`` (or ``"smoke"``) -> (architecture, data); ValueError lists the choices."""
     if variant == "smoke":
         return smoke
-    architecture, _, data_name = variant.partition("_")
-    if architecture not in architectures or data_name not in data:
-        raise ValueError(
-            f"config variant: got {variant!r}; allowed: <architecture>_<data> with architecture in "
-            f"{', '.join(architectures)} and data in {', '.join(data)}, or smoke"
-        )
-    return architecture, data_name
+    # Longest names first, so "gated_pixelcnn_digits" is not read as "gated" + "pixelcnn_digits".
+    for architecture in sorted(architectures, key=len, reverse=True):
+        data_name = variant.removeprefix(architecture + "_")
+        if data_name != variant and data_name in data:
+            return architecture, data_name
+    raise ValueError(
+        f"config variant: got {variant!r}; allowed: <architecture>_<data> with architecture in "
+        f"{', '.join(architectures)} and data in {', '.join(data)}, or smoke"
+    )

@@ -1,5 +1,15 @@
 """Samplers as pure functions: whole chains run inside one jitted loop."""
 
-from genjax.samplers.autoregressive import sample_binary_autoregressive
+from genjax.samplers.autoregressive import (
+    bernoulli_logit_sampler,
+    sample_autoregressive,
+    sample_autoregressive_incremental,
+    sample_binary_autoregressive,
+)
 
-__all__ = ["sample_binary_autoregressive"]
+__all__ = [
+    "bernoulli_logit_sampler",
+    "sample_autoregressive",
+    "sample_autoregressive_incremental",
+    "sample_binary_autoregressive",
+]

@@ -1,37 +1,111 @@
-"""Sequential sampling of autoregressive models of binary data, inside one jitted loop.
+"""Sequential sampling of autoregressive models, the whole sequence inside one jitted loop.
 
-Pure: the model is any callable ``logits_fn(x [N, D]) -> [N, D]`` whose d-th
-output depends only on ``x[:, :d]`` (natural order), from any library.
+Pure: models are callables from any library.
+
+* `sample_autoregressive`: for networks that score every dimension in one
+  pass (FVSBN, MADE, PixelCNN): D passes in one ``lax.fori_loop``, pass i
+  filling the i-th dimension of the ordering (which earlier outputs never read).
+* `sample_autoregressive_incremental`: for networks with a recurrent state
+  (NADE's running sum, an LSTM, a Transformer's key/value cache, WaveNet's
+  queues): one ``lax.scan`` of O(1)-in-D steps.
+* `sample_binary_autoregressive`: the Bernoulli special case of the first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 Array = jax.Array
+# (key, params [N, P]) -> values [N]; e.g. a Bernoulli or categorical draw.
+DimensionSampler = Callable[[Array, Array], Array]
+
+
+def sample_autoregressive(
+    rng: Array,
+    params_fn: Callable[[Array], Array],
+    sample_fn: DimensionSampler,
+    initial: Array,
+    *,
+    ordering: Array | None = None,
+) -> Array:
+    """Fills ``initial [N, D]`` dimension by dimension from an autoregressive network.
+
+    Args:
+      rng: PRNG key; step i uses ``fold_in(rng, i)``.
+      params_fn: `x [N, D] -> [N, D, P]`; row d depends only on the dimensions
+        before d in the ordering.
+      sample_fn: draws the values `[N]` of one dimension from its parameters `[N, P]`.
+      initial: `[N, D]` starting values (their content is overwritten; sets the dtype).
+      ordering: generation order, `[D]` shared or `[N, D]` per sample; None: natural order.
+    Returns:
+      `[N, D]` samples.
+    """
+    num_samples, num_dims = initial.shape
+    rows = jnp.arange(num_samples)
+    if ordering is None:
+        ordering = jnp.arange(num_dims)
+    ordering = jnp.broadcast_to(jnp.asarray(ordering), (num_samples, num_dims))
+
+    def fill(i, x):
+        dims = ordering[:, i]
+        params = params_fn(x)[rows, dims]  # [N, P]
+        values = sample_fn(jax.random.fold_in(rng, i), params)
+        return x.at[rows, dims].set(values.astype(x.dtype))
+
+    return jax.lax.fori_loop(0, num_dims, fill, initial)
+
+
+def sample_autoregressive_incremental(
+    rng: Array,
+    step_fn: Callable[[Any, Array, Array], tuple[Any, Array]],
+    sample_fn: DimensionSampler,
+    state: Any,
+    initial: Array,
+) -> Array:
+    """Samples `[N, T]` in natural order with one ``lax.scan`` over ``step_fn``.
+
+    Args:
+      step_fn: ``(state, x_prev [N], t) -> (state, params_t [N, P])``; at t = 0
+        ``x_prev`` is ignored (a start token).
+      sample_fn: as in `sample_autoregressive`.
+      state: the network's initial recurrent state or cache.
+      initial: `[N, T]` array fixing the shape and dtype of the result.
+    """
+    num_samples, num_steps = initial.shape
+
+    def step(carry, t):
+        state, previous = carry
+        state, params = step_fn(state, previous, t)
+        value = sample_fn(jax.random.fold_in(rng, t), params).astype(initial.dtype)
+        return (state, value), value
+
+    start = jnp.zeros((num_samples,), initial.dtype)
+    _, values = jax.lax.scan(step, (state, start), jnp.arange(num_steps))
+    return values.T
+
+
+def bernoulli_logit_sampler(key: Array, logits: Array) -> Array:
+    """`[N, 1]` logits -> `[N]` float 0/1 draws."""
+    return jax.random.bernoulli(key, jax.nn.sigmoid(logits[:, 0])).astype(jnp.float32)
 
 
 def sample_binary_autoregressive(
     rng: Array, logits_fn: Callable[[Array], Array], num_samples: int, num_dims: int
 ) -> Array:
-    """Draws ``x ~ prod_d Bernoulli(sigmoid(logits_fn(x)_d))`` dimension by dimension.
-
-    D passes of ``logits_fn`` inside one ``lax.fori_loop`` (no Python loop over
-    dimensions): pass d fills dimension d, which earlier outputs never read.
+    """Draws ``x ~ prod_d Bernoulli(sigmoid(logits_fn(x)_d))`` in natural order.
 
     Args:
-      rng: PRNG key; dimension d uses ``fold_in(rng, d)``.
       logits_fn: `[N, D] -> [N, D]` autoregressive logits.
     Returns:
       `[num_samples, num_dims]` float32 0/1.
     """
-
-    def fill(d, x):
-        logits = logits_fn(x)[:, d]
-        bit = jax.random.bernoulli(jax.random.fold_in(rng, d), jax.nn.sigmoid(logits))
-        return x.at[:, d].set(bit.astype(x.dtype))
-
-    return jax.lax.fori_loop(0, num_dims, fill, jnp.zeros((num_samples, num_dims), jnp.float32))
+    return sample_autoregressive(
+        rng,
+        lambda x: logits_fn(x)[..., None],
+        bernoulli_logit_sampler,
+        jnp.zeros((num_samples, num_dims), jnp.float32),
+    )

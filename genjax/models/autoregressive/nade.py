@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax import samplers
+
 Array = jax.Array
 
 
@@ -37,16 +39,32 @@ class NADE(nn.Module):
         hidden = jax.nn.sigmoid(self.hidden_bias + running)  # [B, D, H]
         return jnp.einsum("bdh,dh->bd", hidden, self.output_kernel) + self.output_bias
 
+    def initial_state(self, batch_size: int, num_steps: int | None = None) -> Array:
+        """The running activation before any input: `[B, H]` copies of the hidden bias."""
+        return jnp.broadcast_to(self.hidden_bias, (batch_size, self.hidden_size))
+
+    def step(self, activation: Array, x_prev: Array, t: Array) -> tuple[Array, Array]:
+        """Conditional t from the running activation: O(H) work per step.
+
+        Args:
+          activation: `[B, H]`, ``c + W[:, :t-1] x_<t-1``.
+          x_prev: `[B]`, x_{t-1} (ignored at t = 0).
+          t: int32 scalar.
+        Returns:
+          ``(activation for t + 1 [B, H], logits_t [B, 1])``.
+        """
+        previous = jnp.maximum(t - 1, 0)
+        # At t = 0 there is no previous input: its contribution is masked out.
+        activation = activation + jnp.where(t > 0, x_prev, 0.0)[:, None] * self.kernel[:, previous]
+        logit = self.output_bias[t] + jax.nn.sigmoid(activation) @ self.output_kernel[t]
+        return activation, logit[:, None]
+
     def sample(self, rng: Array, num_samples: int) -> Array:
-        """`[N, D]` samples in one ``lax.scan`` that carries the running activation (O(D H))."""
-
-        def step(activation, inputs):
-            d, key = inputs
-            logit = self.output_bias[d] + jax.nn.sigmoid(activation) @ self.output_kernel[d]
-            bit = jax.random.bernoulli(key, jax.nn.sigmoid(logit)).astype(jnp.float32)
-            return activation + bit[:, None] * self.kernel[:, d], bit
-
-        start = jnp.broadcast_to(self.hidden_bias, (num_samples, self.hidden_size))
-        keys = jax.random.split(rng, self.num_dims)
-        _, bits = jax.lax.scan(step, start, (jnp.arange(self.num_dims), keys))
-        return bits.T
+        """`[N, D]` samples in one ``lax.scan`` carrying the running activation (O(D H))."""
+        return samplers.sample_autoregressive_incremental(
+            rng,
+            self.step,
+            samplers.bernoulli_logit_sampler,
+            self.initial_state(num_samples),
+            jnp.zeros((num_samples, self.num_dims), jnp.float32),
+        )
