@@ -127,3 +127,79 @@ def reparameterize(rng: Array, mean: Array, log_var: Array, *, num_samples: int 
     shape = mean.shape if num_samples is None else (num_samples, *mean.shape)
     noise = jax.random.normal(rng, shape, dtype=mean.dtype)
     return mean + jnp.exp(0.5 * log_var) * noise
+
+
+# PixelCNN++'s floor on mixture log-scales. Below it exp(-log_scale) heads for float32
+# overflow (inf * 0 = NaN at a bin edge) and gradients grow like |x - mean| / scale.
+# e^-7 ≈ 9e-4 is a quarter of a bin at 256 levels (a component centred on a level
+# still puts ~79% of its mass there, more at fewer levels): little likelihood lost.
+MIN_LOG_SCALE = -7.0
+
+
+def _split_mixture_sample(rng: Array, logit_weights: Array, means: Array, log_scales: Array):
+    """Picks one component per position: (mean, log_scale, noise key), each `[...]`."""
+    component_key, noise_key = jax.random.split(rng)
+    component = jax.random.categorical(component_key, logit_weights, axis=-1)[..., None]
+    mean = jnp.take_along_axis(means, component, axis=-1)[..., 0]
+    log_scale = jnp.take_along_axis(log_scales, component, axis=-1)[..., 0]
+    return mean, log_scale, noise_key
+
+
+def discretized_logistic_mixture_log_prob(
+    x: Array, logit_weights: Array, means: Array, log_scales: Array, *, num_levels: int
+) -> Array:
+    """Log-mass of a mixture of K logistics discretized onto ``num_levels`` values in [0, 1].
+
+    PixelCNN++ (Salimans et al. 2017): each component is discretized as in
+    `discretized_logistic_log_prob` (end bins reach ∓∞, so every component sums to
+    one over the L values) and the components are mixed with softmax weights.
+
+    Args:
+      x: `[...]` in {0, 1/(L-1), ..., 1}.
+      logit_weights, means, log_scales: `[..., K]`; log-scales are floored at
+        `MIN_LOG_SCALE`.
+    Returns:
+      `[...]` log-masses in nats.
+    """
+    log_scales = jnp.maximum(log_scales, MIN_LOG_SCALE)
+    per_component = discretized_logistic_log_prob(
+        x[..., None], means, log_scales, num_levels=num_levels, event_ndims=0
+    )
+    return jax.nn.logsumexp(per_component + jax.nn.log_softmax(logit_weights, axis=-1), axis=-1)
+
+
+def discretized_logistic_mixture_sample(
+    rng: Array, logit_weights: Array, means: Array, log_scales: Array, *, num_levels: int
+) -> Array:
+    """Samples `discretized_logistic_mixture_log_prob`: `[..., K]` params -> `[...]` in {k/(L-1)}.
+
+    Draws a component, a logistic by inverting its CDF, then the grid value whose
+    bin holds it (rounding to the nearest level; clipping gives the end bins their tails).
+    """
+    mean, log_scale, noise_key = _split_mixture_sample(rng, logit_weights, means, log_scales)
+    log_scale = jnp.maximum(log_scale, MIN_LOG_SCALE)
+    # Open interval: log(u) - log(1 - u) stays finite.
+    u = jax.random.uniform(noise_key, mean.shape, minval=1e-6, maxval=1.0 - 1e-6)
+    value = mean + jnp.exp(log_scale) * (jnp.log(u) - jnp.log1p(-u))
+    level = jnp.clip(jnp.round(value * (num_levels - 1)), 0, num_levels - 1)
+    return level / (num_levels - 1)
+
+
+def gaussian_mixture_log_prob(x: Array, logit_weights: Array, means: Array, log_scales: Array) -> Array:
+    """log of a 1-D mixture of K Gaussians, one per position.
+
+    Args:
+      x: `[...]` real values.
+      logit_weights, means, log_scales: `[..., K]` (log standard deviations).
+    Returns:
+      `[...]` log-densities in nats.
+    """
+    z = (x[..., None] - means) * jnp.exp(-log_scales)
+    per_component = -0.5 * (_LOG_2PI + z**2) - log_scales
+    return jax.nn.logsumexp(per_component + jax.nn.log_softmax(logit_weights, axis=-1), axis=-1)
+
+
+def gaussian_mixture_sample(rng: Array, logit_weights: Array, means: Array, log_scales: Array) -> Array:
+    """Samples `gaussian_mixture_log_prob`: `[..., K]` params -> `[...]` real values."""
+    mean, log_scale, noise_key = _split_mixture_sample(rng, logit_weights, means, log_scales)
+    return mean + jnp.exp(log_scale) * jax.random.normal(noise_key, mean.shape, dtype=mean.dtype)

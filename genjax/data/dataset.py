@@ -84,10 +84,14 @@ class Dataset:
         (8, 8, 1) or (2,).
       num_levels: discrete levels per dimension of the raw data (17 digits,
         2 binary, 256 uint8 images); None for continuous data (toy2d).
-      log_density: toy2d and toy_binary only: exact log p(x), x [N, ...] -> [N]
-        nats (a density for toy2d, a probability for toy_binary).
-      entropy: toy2d and toy_binary only: the true (differential or Shannon)
-        entropy in nats.
+      log_density: toy datasets only (toy2d, toy_binary, toy_markov): exact
+        log p(x), x [N, ...] -> [N] nats (a density for toy2d, a probability
+        for the others).
+      entropy: toy datasets only: the true (differential or Shannon) entropy
+        in nats.
+      tokens: values are integer token ids 0..num_levels-1 (toy_markov), not
+        pixel levels: they are modelled as classes and must not be scaled to
+        [0, 1], dequantized or binarized.
     """
 
     name: str
@@ -97,3 +101,4 @@ class Dataset:
     num_levels: int | None
     log_density: Callable[[np.ndarray], np.ndarray] | None = None
     entropy: float | None = None
+    tokens: bool = False

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from genjax.data import sources, toy2d, toy_binary
+from genjax.data import sources, toy2d, toy_binary, toy_markov
 from genjax.data.dataset import ArraySource, Dataset, ProceduralSource
 from genjax.data.options import DataOptions, parse_options
 from genjax.errors import ConfigError
@@ -17,7 +17,8 @@ from genjax.errors import ConfigError
 TOY2D_TEST_SEED = (0x7E57, 0x2D, 0x70F)
 
 KNOWN_NAMES = (
-    f"toy2d:NAME ({', '.join(toy2d.NAMES)}), toy_binary:D or toy_binary:HxW, digits, npz:PATH, tfds:NAME"
+    f"toy2d:NAME ({', '.join(toy2d.NAMES)}), toy_binary:D or toy_binary:HxW, "
+    "toy_markov:V or toy_markov:VxT, digits, npz:PATH, tfds:NAME"
 )
 
 
@@ -55,6 +56,24 @@ def _load_toy_binary(options: DataOptions, argument: str) -> Dataset:
     )
 
 
+def _load_toy_markov(options: DataOptions, argument: str) -> Dataset:
+    try:
+        toy = toy_markov.get(argument)
+    except ValueError as error:
+        raise ConfigError(f"data.name: {error}.") from None
+    test_x = toy.sample(np.random.default_rng(TOY2D_TEST_SEED), options.num_test)
+    return Dataset(
+        name=options.name,
+        train=ProceduralSource(toy.sample),
+        test=ArraySource(test_x),
+        element_shape=toy.shape,
+        num_levels=toy.num_states,
+        log_density=toy.log_density,
+        entropy=toy.entropy,
+        tokens=True,
+    )
+
+
 def _check_transforms(options: DataOptions, num_levels: int | None) -> None:
     if num_levels is None and options.dequantize:
         raise ConfigError(
@@ -87,6 +106,9 @@ def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
     if kind == "toy_binary":
         # Already 0/1 bits: the image transforms do not apply.
         return _load_toy_binary(options, argument)
+    if kind == "toy_markov":
+        # Token ids, not pixel levels: the image transforms do not apply.
+        return _load_toy_markov(options, argument)
     if options.name == "digits":
         train, test, element_shape, num_levels = sources.load_digits()
     elif kind == "npz" and argument:

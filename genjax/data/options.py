@@ -3,7 +3,8 @@
 ==========================  ========  ==============================================
 field                       default   meaning
 ==========================  ========  ==============================================
-``data.name``               required  ``toy2d:NAME``, ``toy_binary:D`` / ``:HxW``, ``digits``,
+``data.name``               required  ``toy2d:NAME``, ``toy_binary:D`` / ``:HxW``,
+                                      ``toy_markov:V`` / ``:VxT``, ``digits``,
                                       ``npz:PATH``, ``tfds:NAME``
 ``data.batch_size``         required  global training batch (split over processes)
 ``data.eval_batch_size``    None      global eval batch; None -> ``data.batch_size``

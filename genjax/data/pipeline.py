@@ -48,6 +48,7 @@ class _Transform:
 
     def __init__(self, dataset: Dataset, options: DataOptions, split: str):
         self.num_levels = dataset.num_levels
+        self.tokens = dataset.tokens  # token ids are class labels: never scaled
         self.static_seed = STATIC_BINARIZATION_SEEDS[split]
         # toy2d points are continuous 2-D data: image transforms do not apply.
         procedural = isinstance(dataset.train, ProceduralSource)
@@ -67,7 +68,7 @@ class _Transform:
             rng = np.random.default_rng([*key, purpose])
             return rng.random((global_size, *raw.shape[1:]))[rows]
 
-        if self.num_levels is None:
+        if self.num_levels is None or self.tokens:
             x = raw.astype(np.float32)
         elif self.dequantize:
             x = transforms.uniform_dequantize(raw, self.num_levels, noise=global_noise(PURPOSE_DEQUANTIZE))

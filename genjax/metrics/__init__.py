@@ -1,5 +1,5 @@
 """Evaluation metrics as pure functions of arrays."""
 
-from genjax.metrics.likelihood import bits_per_dim
+from genjax.metrics.likelihood import bits_per_dim, perplexity
 
-__all__ = ["bits_per_dim"]
+__all__ = ["bits_per_dim", "perplexity"]

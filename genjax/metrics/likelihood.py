@@ -1,4 +1,4 @@
-"""Likelihood metrics: nats to bits per dimension, in the data's original space."""
+"""Likelihood metrics: nats to bits per dimension (in the data's original space) and perplexity."""
 
 from __future__ import annotations
 
@@ -32,3 +32,21 @@ def bits_per_dim(nll_nats: ArrayLike, num_dims: int, *, num_levels: int | None =
             raise ValueError(f"num_levels must be at least 2, got {num_levels}")
         nll = nll + num_dims * math.log(num_levels)
     return nll / (num_dims * math.log(2.0))
+
+
+def perplexity(nll_nats: ArrayLike, num_tokens: ArrayLike) -> jnp.ndarray:
+    """Per-token perplexity of a sequence's total negative log-likelihood: ``exp(nll / num_tokens)``.
+
+    The geometric-mean inverse probability per token: a model that is uniform
+    over V tokens scores exactly V, a perfect one 1.
+
+    Args:
+      nll_nats: −log p(sequence) in nats, summed over its tokens; any shape (e.g. `[B]`).
+      num_tokens: tokens per sequence (T), a positive int or an array broadcastable
+        to ``nll_nats`` (e.g. per-sequence lengths `[B]`).
+    Returns:
+      perplexity, shape of ``nll_nats`` broadcast with ``num_tokens``.
+    """
+    if isinstance(num_tokens, (int, float)) and num_tokens <= 0:
+        raise ValueError(f"num_tokens must be positive, got {num_tokens}")
+    return jnp.exp(jnp.asarray(nll_nats) / num_tokens)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from genjax.metrics import bits_per_dim
+from genjax.metrics import bits_per_dim, perplexity
 from genjax.models.bundle import Batch, GenerativeModel
 from genjax.train.step import PURPOSE_EVAL, batch_sharding, replicated, step_key
 
@@ -53,7 +53,8 @@ def evaluate(
       max_batches: evaluate only the first this many batches (None: all).
     Returns:
       ``{"nll", "bits_per_dim", <eval_metrics>..., "num_examples"}``; nll and
-      bits/dim only for families with a ``log_prob``.
+      bits/dim only for families with a ``log_prob``; ``perplexity`` too when the
+      model reports ``nll_per_token`` (token data).
     """
     eval_step = eval_step or make_eval_step(model, mesh)
     sharding = batch_sharding(mesh, stacked=False)
@@ -74,5 +75,7 @@ def evaluate(
     results = {name: total / count for name, total in totals.items()}
     if "nll" in results:
         results["bits_per_dim"] = float(bits_per_dim(results["nll"], math.prod(model.element_shape)))
+    if "nll_per_token" in results:  # token models: perplexity of the whole split, exp(mean NLL per token)
+        results["perplexity"] = float(perplexity(results["nll_per_token"], 1))
     results["num_examples"] = int(count)
     return results

@@ -123,7 +123,7 @@ def _error(data_config, *, train=False, evaluate=False, **kwargs) -> str:
             {"name": "imagenet"},
             "data.name: unknown dataset 'imagenet'; known: toy2d:NAME (8gaussians, 25gaussians, "
             "ring, two_moons, checkerboard, swiss_roll, pinwheel, circles), "
-            "toy_binary:D or toy_binary:HxW, digits, npz:PATH, tfds:NAME.",
+            "toy_binary:D or toy_binary:HxW, toy_markov:V or toy_markov:VxT, digits, npz:PATH, tfds:NAME.",
         ),
         (
             {"name": "toy2d:spiral"},
