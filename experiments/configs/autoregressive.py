@@ -1,15 +1,25 @@
-"""Autoregressive models of binary data: FVSBN, NADE and MADE.
+"""Autoregressive models: FVSBN, NADE, MADE (one mask or a mask ensemble), PixelCNN, Gated PixelCNN,
+WaveNet, LSTM and Transformer.
 
-Variants are ``<architecture>_<data>`` (plus ``smoke``): architectures
-fvsbn, nade, made; data ``toy_binary`` (8 bits with an exactly known
-distribution), ``toy_binary_3x3`` (3x3 binary images), ``digits`` (8x8,
-dynamically binarized), ``binarized_mnist`` (the shared static file) and
-``tfds_binarized_mnist``. Examples::
+Variants are ``<architecture>_<data>`` (plus ``smoke``). Architectures: fvsbn,
+nade, made, made_ensemble (32 masks, order- and connectivity-agnostic),
+pixelcnn, gated_pixelcnn, wavenet, lstm, transformer. Data:
 
-    python -m experiments.train --config=experiments/configs/autoregressive.py:nade_toy_binary \\
-        --workdir=/tmp/nade
+* ``toy_binary`` (8 bits) and ``toy_binary_3x3`` (3x3 binary images): exactly known distributions;
+* ``digits`` (8x8, dynamically binarized) and ``digits_gray`` (8x8 at 17 levels, categorical output);
+* ``binarized_mnist`` (the shared static file) and ``tfds_binarized_mnist``;
+* ``tfds_cifar10`` (PixelCNNs, discretized logistic mixture output);
+* ``markov`` (token sequences of a known Markov chain; perplexity) and ``toy2d`` (2-D
+  points, Gaussian mixture output) for the sequence models and MADE.
+
+FVSBN and NADE are binary-only, the PixelCNNs image-only; `VARIANTS` lists the valid pairs. Examples::
+
     python -m experiments.train --config=experiments/configs/autoregressive.py:nade_binarized_mnist \\
         --workdir=/tmp/nade_mnist
+    python -m experiments.train --config=experiments/configs/autoregressive.py:gated_pixelcnn_digits \\
+        --workdir=/tmp/gated_digits
+    python -m experiments.train --config=experiments/configs/autoregressive.py:transformer_markov \\
+        --workdir=/tmp/transformer_markov
 
 and the tiny local variant the tests run::
 
@@ -22,26 +32,84 @@ import ml_collections
 
 from experiments.configs.common import adam, base_config, shared_data_path, split_variant
 
-ARCHITECTURES = ("fvsbn", "nade", "made")
-DATA = ("toy_binary", "toy_binary_3x3", "digits", "binarized_mnist", "tfds_binarized_mnist")
-VARIANTS = ("smoke", *(f"{arch}_{data}" for arch in ARCHITECTURES for data in DATA))
+ARCHITECTURES = (
+    "fvsbn",
+    "nade",
+    "made",
+    "made_ensemble",
+    "pixelcnn",
+    "gated_pixelcnn",
+    "wavenet",
+    "lstm",
+    "transformer",
+)
+BINARY_DATA = ("toy_binary", "toy_binary_3x3", "digits", "binarized_mnist", "tfds_binarized_mnist")
+DATA = (*BINARY_DATA, "digits_gray", "tfds_cifar10", "markov", "toy2d")
+IMAGE_DATA = (*BINARY_DATA[1:], "digits_gray", "tfds_cifar10")
+
+
+def _valid(architecture: str, data: str) -> bool:
+    if architecture in ("fvsbn", "nade"):
+        return data in BINARY_DATA
+    if architecture in ("pixelcnn", "gated_pixelcnn"):
+        return data in IMAGE_DATA
+    return data != "tfds_cifar10"  # 3072 sequential dims: left to the PixelCNNs
+
+
+VARIANTS = ("smoke", *(f"{a}_{d}" for a in ARCHITECTURES for d in DATA if _valid(a, d)))
+
+# Per-data sizes: (NADE hidden, MADE hidden, conv/sequence features, layers).
+_SIZES = {
+    "toy": (32, (64,), 32, 2),
+    "digits": (128, (500,), 32, 4),
+    "mnist": (500, (500,), 64, 7),
+    "cifar": (500, (500,), 128, 7),
+}
 
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "nade_digits"
     architecture, data = split_variant(variant, ARCHITECTURES, DATA, smoke=("nade", "toy_binary"))
     config = base_config("autoregressive")
-    config.model.update(architecture=architecture, hidden_size=500, hidden_sizes=(500,), activation="relu")
+    size = "toy" if data in ("toy_binary", "toy_binary_3x3", "markov", "toy2d") else "digits"
+    large = {"binarized_mnist": "mnist", "tfds_binarized_mnist": "mnist", "tfds_cifar10": "cifar"}
+    size = large.get(data, size)
+    hidden_size, hidden_sizes, features, num_layers = _SIZES[size]
+    config.model.update(
+        architecture="made" if architecture == "made_ensemble" else architecture,
+        output="auto",
+        num_components=5,
+        hidden_size=hidden_size,
+        hidden_sizes=hidden_sizes,
+        activation="relu",
+        num_masks=32 if architecture == "made_ensemble" else 1,
+        order_agnostic=architecture == "made_ensemble",
+        connectivity_agnostic=architecture == "made_ensemble",
+        mask_seed=0,
+        features=features,
+        num_layers=num_layers,
+        output_features=features * 2,
+        num_heads=4,
+        dilations=(1, 2, 4, 8, 16, 32),
+        class_conditional=False,
+        num_classes=10,
+    )
     config.optim.model = adam(1e-3, schedule="cosine")
     config.train.update(steps_per_call=100, eval_every=0)
-    if data.startswith("toy_binary"):
-        config.data.update(name="toy_binary:8" if data == "toy_binary" else "toy_binary:3x3", batch_size=256)
-        config.model.update(hidden_size=32, hidden_sizes=(64,))
+    if size == "toy":
         config.optim.model = adam(3e-3, schedule="cosine")
         config.train.update(num_steps=3_000, log_every=500, checkpoint_every=1_000, sample_every=0)
-    elif data == "digits":
-        config.data.update(name="digits", binarize="dynamic", batch_size=128)
+        names = {"toy_binary": "toy_binary:8", "toy_binary_3x3": "toy_binary:3x3"}
+        names.update(markov="toy_markov:8x16", toy2d="toy2d:8gaussians")
+        config.data.update(name=names[data], batch_size=256)
+        config.model.dilations = (1, 2, 4, 8)
+    elif data.startswith("digits"):
+        config.data.update(name="digits", binarize="dynamic" if data == "digits" else "none", batch_size=128)
         config.train.update(num_steps=10_000, log_every=1_000, checkpoint_every=2_000, sample_every=5_000)
+    elif data == "tfds_cifar10":
+        config.data.update(name="tfds:cifar10", batch_size=64)
+        config.model.update(output="logistic_mixture", num_components=10)
+        config.train.update(num_steps=200_000, log_every=1_000, checkpoint_every=10_000, sample_every=50_000)
     else:
         name = "npz:" + shared_data_path("binarized_mnist.npz")
         if data == "tfds_binarized_mnist":

@@ -1,14 +1,22 @@
-"""Autoregressive models of binary data: p(x) = prod_d p(x_d | x_<d).
+"""Autoregressive models: p(x) = prod_d p(x_d | x_<d), each conditional read off one network.
 
-Each module maps ``x [B, D]`` to the logits of every conditional, logit d
-reading only ``x[:, :d]``; `log_prob` turns those into exact log-likelihoods.
+Every network maps data flattened in raster order (channel fastest) to the
+parameters of each conditional, the d-th reading only the dimensions before d
+in its ordering. ``family.py`` turns them into the ``autoregressive`` family;
+``outputs.py`` holds the per-dimension output distributions.
 """
 
 import jax
 
 from genjax import distributions
 from genjax.models.autoregressive.fvsbn import FVSBN
+from genjax.models.autoregressive.gated_pixelcnn import GatedPixelCNN
+from genjax.models.autoregressive.lstm import LSTM
+from genjax.models.autoregressive.made import MADE
 from genjax.models.autoregressive.nade import NADE
+from genjax.models.autoregressive.pixelcnn import PixelCNN
+from genjax.models.autoregressive.transformer import Transformer
+from genjax.models.autoregressive.wavenet import WaveNet
 
 
 def log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
@@ -16,4 +24,4 @@ def log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
     return distributions.bernoulli_log_prob(x, logits)
 
 
-__all__ = ["FVSBN", "NADE", "log_prob"]
+__all__ = ["FVSBN", "LSTM", "MADE", "NADE", "GatedPixelCNN", "PixelCNN", "Transformer", "WaveNet", "log_prob"]

@@ -1,11 +1,24 @@
-"""The ``autoregressive`` family for binary data: FVSBN, NADE and MADE (one mask).
+"""The ``autoregressive`` family: exact likelihoods ``log p(x) = sum_d log p(x_d | x_<d)``.
 
-``log_prob`` is the exact log-likelihood ``sum_d log p(x_d | x_<d)`` of the
-flattened binary image; ``sample`` draws the whole vector inside one jitted
-loop (NADE's incremental O(D H) scan; D network passes for the others).
+Data are flattened in raster order with the channel axis fastest. A network
+(`networks.py`) emits per-dimension parameters for an output distribution
+(`outputs.py`): Bernoulli for binary data, a 256-way (L-way) categorical or a
+discretized logistic mixture for discrete images, a categorical over tokens,
+a Gaussian mixture for continuous data.
 
-``model.*`` fields: ``architecture`` (fvsbn | nade | made), ``hidden_size``
-(NADE), ``hidden_sizes`` and ``activation`` (MADE).
+``sample`` draws whole sequences inside one jitted loop: incremental networks
+(NADE, WaveNet, LSTM, Transformer) in one ``lax.scan`` over their state or
+cache, the others (FVSBN, MADE, PixelCNN) in D full passes of one
+``lax.fori_loop``. A MADE with K masks trains one random mask per minibatch
+and evaluates and samples the K-mask ensemble (a mixture).
+
+``model.*`` fields: ``architecture``, ``output`` (auto | bernoulli | categorical |
+logistic_mixture | gaussian_mixture), ``num_components``; NADE ``hidden_size``;
+MADE ``hidden_sizes``, ``activation``, ``num_masks``, ``order_agnostic``,
+``connectivity_agnostic``, ``mask_seed``; the others ``features``,
+``num_layers``, ``output_features`` (PixelCNNs), ``num_heads`` (Transformer),
+``dilations`` (WaveNet), ``class_conditional`` and ``num_classes``
+(Gated PixelCNN).
 """
 
 from __future__ import annotations
@@ -18,69 +31,156 @@ import ml_collections
 
 from genjax import samplers
 from genjax.errors import ConfigError
-from genjax.models.autoregressive import FVSBN, NADE, log_prob
+from genjax.models.autoregressive import outputs
+from genjax.models.autoregressive.made import ensemble_log_prob
+from genjax.models.autoregressive.networks import ARCHITECTURES, BINARY_ONLY, build_network, validate
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
-from genjax.models.flows.made import MADE
 
 Array = jax.Array
-ARCHITECTURES = ("fvsbn", "nade", "made")
+
+__all__ = ["ARCHITECTURES", "build", "exact_kl"]
 
 
-def _logits_module(m: ml_collections.ConfigDict, num_dims: int):
-    if m.architecture == "fvsbn":
-        return FVSBN()
-    if m.architecture == "nade":
-        return NADE(num_dims=num_dims, hidden_size=m.hidden_size)
-    return MADE(tuple(m.hidden_sizes), num_params=1, activation=m.activation)
+def _output_name(m: ml_collections.ConfigDict, levels: int | None, tokens: bool) -> str:
+    if m.output != "auto":
+        return m.output
+    if levels == 2:
+        return "bernoulli"
+    return "gaussian_mixture" if levels is None else "categorical"
 
 
-def validate(config: ml_collections.ConfigDict, dataset) -> None:
-    m = config.model
-    if m.architecture not in ARCHITECTURES:
-        raise ConfigError(f"model.architecture: got {m.architecture!r}; allowed: {', '.join(ARCHITECTURES)}")
-    binary = dataset.num_levels == 2 or config.data.get("binarize", "none") != "none"
-    if not binary or config.data.get("dequantize", False):
+def _levels(config: ml_collections.ConfigDict, dataset) -> int | None:
+    """Discrete levels the model sees: 2 after binarization, else the dataset's (None: continuous)."""
+    if config.data.get("dequantize", False):
         raise ConfigError(
-            f"data.binarize: these models are for binary data and {dataset.name} has "
-            f"{dataset.num_levels} levels; binarize it (static, dynamic or threshold) or use binary data"
+            "data.dequantize: autoregressive models score the discrete values themselves; set it to False"
         )
-    if m.architecture == "nade" and not (isinstance(m.hidden_size, int) and m.hidden_size > 0):
-        raise ConfigError(f"model.hidden_size: got {m.hidden_size!r}; must be a positive integer")
+    if config.data.get("binarize", "none") != "none":
+        return 2
+    return dataset.num_levels
 
 
 def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
-    validate(config, dataset)
     m = config.model
     element_shape = tuple(dataset.element_shape)
+    has_labels = bool(getattr(dataset.train, "has_labels", False))
+    validate(m, element_shape, has_labels)
+    levels = _levels(config, dataset)
+    tokens = bool(getattr(dataset, "tokens", False))
+    output = outputs.get(_output_name(m, levels, tokens), num_levels=levels, num_components=m.num_components)
+    if m.architecture in BINARY_ONLY and output.name != "bernoulli":
+        raise ConfigError(
+            f"model.output: {m.architecture} models binary data only (bernoulli); got {output.name}"
+        )
+    if output.name == "bernoulli" and levels != 2:
+        raise ConfigError(f"model.output: bernoulli needs binary data; {dataset.name} has {levels} levels")
+    if output.name == "gaussian_mixture" and levels is not None:
+        raise ConfigError(
+            "model.output: gaussian_mixture is for continuous data; use categorical or logistic_mixture"
+        )
     num_dims = math.prod(element_shape)
-    module = _logits_module(m, num_dims)
+    network = build_network(m, element_shape, output.num_params, levels if tokens else None)
 
-    def logits(variables, x: Array) -> Array:
-        out = module.apply(variables, x.reshape(x.shape[0], num_dims))
-        return out[..., 0] if m.architecture == "made" else out
+    def targets(x: Array) -> Array:
+        """Data values -> what the output distribution scores (classes for discrete outputs)."""
+        if tokens:
+            return x.astype(jnp.int32)
+        if output.name in ("categorical", "logistic_mixture"):
+            return outputs.to_targets(x, levels)
+        return x
+
+    def from_targets(values: Array) -> Array:
+        if tokens:
+            return values.astype(jnp.float32)
+        if output.name in ("categorical", "logistic_mixture"):
+            return outputs.from_targets(values, levels)
+        return values.astype(jnp.float32)
+
+    def inputs(x: Array) -> Array:
+        """Data values -> network inputs: ids for tokens, [-1, 1] for multi-level pixels."""
+        if tokens or levels in (None, 2):
+            return x
+        return 2.0 * x - 1.0
+
+    def flat(x: Array) -> Array:
+        return x.reshape(x.shape[0], num_dims)
+
+    def log_prob_under_mask(params: Params, batch: Batch, mask_index) -> Array:
+        x = flat(batch["x"])
+        out = network.apply(params["model"], inputs(x), batch.get("label"), mask_index)
+        return jnp.sum(output.log_prob(out, targets(x)), axis=-1)
 
     def init(rng: Array, batch: Batch) -> Params:
-        return {"model": module.init(rng, batch["x"].reshape(batch["x"].shape[0], num_dims))}
+        return {"model": network.init(rng, inputs(flat(batch["x"])), batch.get("label"))}
 
     def model_log_prob(params: Params, batch: Batch, rng: Array | None = None) -> Array:
-        x = batch["x"].reshape(batch["x"].shape[0], num_dims)
-        return log_prob(logits(params["model"], x), x)
+        if network.num_masks == 1:
+            return log_prob_under_mask(params, batch, 0)
+        per_mask = jax.lax.map(lambda k: log_prob_under_mask(params, batch, k), jnp.arange(network.num_masks))
+        return ensemble_log_prob(per_mask)
 
     def loss(params: Params, batch: Batch, rng: Array):
-        nll = masked_mean(-model_log_prob(params, batch), batch)
+        # Order-/connectivity-agnostic training: one random mask per minibatch.
+        mask_index = jax.random.randint(rng, (), 0, network.num_masks)
+        nll = masked_mean(-log_prob_under_mask(params, batch, mask_index), batch)
         return nll, {"nll": nll}
 
+    def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
+        metrics = {}
+        if network.num_masks > 1:
+            metrics["nll_one_mask"] = -log_prob_under_mask(params, batch, 0)
+        if tokens:
+            metrics["nll_per_token"] = -model_log_prob(params, batch) / num_dims
+        return metrics
+
     def sample(params: Params, rng: Array, num_samples: int) -> Array:
-        if m.architecture == "nade":
-            bits = module.apply(params["model"], rng, num_samples, method=NADE.sample)
-        else:
-            bits = samplers.sample_binary_autoregressive(
-                rng, lambda x: logits(params["model"], x), num_samples, num_dims
+        label = None
+        if m.class_conditional:
+            label = jnp.arange(num_samples) % m.num_classes  # a row of each class in a grid
+        initial = jnp.zeros((num_samples, num_dims), jnp.float32)
+
+        def draw(key: Array, dist_params: Array) -> Array:
+            return from_targets(output.sample(key, dist_params))
+
+        variables = params["model"]
+        mask_key, rng = jax.random.split(rng)
+        if network.incremental:
+            module = network.module
+
+            def step(state, previous, t):
+                state, out = module.apply(variables, state, inputs(previous), t, method=type(module).step)
+                return state, out
+
+            state = module.apply(variables, num_samples, num_dims, method=type(module).initial_state)
+            x = samplers.sample_autoregressive_incremental(rng, step, draw, state, initial)
+        elif network.num_masks > 1:
+            # The ensemble is a mixture: each sample draws its mask, then its ordering.
+            masks = jax.random.randint(mask_key, (num_samples,), 0, network.num_masks)
+            orderings = jnp.asarray(network.module.orderings())[masks]
+
+            def per_sample(x_row, k):
+                return network.apply(variables, inputs(x_row[None]), None, k)[0]
+
+            x = samplers.sample_autoregressive(
+                rng, lambda x: jax.vmap(per_sample)(x, masks), draw, initial, ordering=orderings
             )
-        return bits.reshape(num_samples, *element_shape)
+        else:
+            x = samplers.sample_autoregressive(
+                rng,
+                lambda x: network.apply(variables, inputs(x), label, 0),
+                draw,
+                initial,
+                ordering=jnp.asarray(network.module.orderings()[0]) if m.architecture == "made" else None,
+            )
+        return x.reshape(num_samples, *element_shape)
 
     return GenerativeModel(
-        init=init, losses={"model": loss}, sample=sample, log_prob=model_log_prob, element_shape=element_shape
+        init=init,
+        losses={"model": loss},
+        sample=sample,
+        log_prob=model_log_prob,
+        element_shape=element_shape,
+        eval_metrics=eval_metrics if (network.num_masks > 1 or tokens) else None,
     )
 
 

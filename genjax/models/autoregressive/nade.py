@@ -33,11 +33,17 @@ class NADE(nn.Module):
         self.output_bias = self.param("output_bias", nn.initializers.zeros, (self.num_dims,))
 
     def __call__(self, x: Array) -> Array:
-        # contributions[b, d] = x_d W[:, d]; an exclusive cumulative sum gives a_d for every d.
-        contributions = x[:, :, None] * self.kernel.T[None]  # [B, D, H]
-        running = jnp.cumsum(contributions, axis=1) - contributions
-        hidden = jax.nn.sigmoid(self.hidden_bias + running)  # [B, D, H]
-        return jnp.einsum("bdh,dh->bd", hidden, self.output_kernel) + self.output_bias
+        # The running sum as a scan over d carrying a_d [B, H]. A cumulative sum
+        # over a [B, D, H] tensor says the same thing but XLA:CPU lowers it as a
+        # windowed reduction, 4x slower for MNIST-sized NADEs (O(D^2) adds).
+        def conditional(activation, inputs):
+            x_d, kernel_d, output_kernel_d = inputs
+            logit = jax.nn.sigmoid(activation) @ output_kernel_d
+            return activation + x_d[:, None] * kernel_d, logit
+
+        start = self.initial_state(x.shape[0])
+        _, logits = jax.lax.scan(conditional, start, (x.T, self.kernel.T, self.output_kernel))
+        return logits.T + self.output_bias
 
     def initial_state(self, batch_size: int, num_steps: int | None = None) -> Array:
         """The running activation before any input: `[B, H]` copies of the hidden bias."""

@@ -1,5 +1,6 @@
-"""The autoregressive family through the bundle and the loop, on exactly known binary data."""
+"""The autoregressive family through the bundle: every architecture and output head, exactly normalised."""
 
+import itertools
 import types
 
 import jax
@@ -12,75 +13,173 @@ from experiments.configs import autoregressive as ar_configs
 from genjax import data as data_lib
 from genjax import models
 from genjax.errors import ConfigError
-from genjax.models.autoregressive.family import ARCHITECTURES, exact_kl
-from genjax.train import train_and_evaluate
-from genjax.train.restore import restore_from_workdir
+from genjax.models.autoregressive.family import ARCHITECTURES
 from tests.models.flows.bijector_checks import jitter
 
+CONFIG_ARCHITECTURES = ar_configs.ARCHITECTURES  # ARCHITECTURES plus made_ensemble
+MULTI_LEVEL = [a for a in CONFIG_ARCHITECTURES if a not in ("fvsbn", "nade")]
 
-def _model(architecture: str, data_name: str):
-    config = ar_configs.get_config(f"{architecture}_toy_binary")
-    config.data.name = data_name
+
+def _fake_dataset(shape, num_levels, *, tokens=False, labels=False):
+    train = types.SimpleNamespace(has_labels=labels)
+    return types.SimpleNamespace(
+        name="fake", element_shape=shape, num_levels=num_levels, tokens=tokens, train=train
+    )
+
+
+def _small(config):
+    config.model.update(features=8, num_layers=2, output_features=8, hidden_sizes=(16,), hidden_size=8)
+    config.model.update(num_heads=2, dilations=(1, 2), num_components=2)
+    if config.model.num_masks > 1:
+        config.model.num_masks = 3
+    return config
+
+
+def _model(architecture, dataset, *, data="toy_binary_3x3", jitter_scale=0.5, **model_fields):
+    config = _small(ar_configs.get_config(f"{architecture}_{data}"))
+    config.model.update(model_fields)
+    model = models.build(config, dataset)
+    x = jnp.zeros((2, *dataset.element_shape))
+    batch = {"x": x, "label": jnp.zeros((2,), jnp.int32)} if config.model.class_conditional else {"x": x}
+    params = model.init(jax.random.key(0), batch)
+    return model, {"model": jitter(params["model"], scale=jitter_scale, seed=1)}
+
+
+def _all_values(shape, num_levels):
+    """Every array of ``shape`` with entries k / (L-1): `[L^D, *shape]`."""
+    levels = np.arange(num_levels) / (num_levels - 1)
+    values = np.array(list(itertools.product(levels, repeat=int(np.prod(shape)))))
+    return jnp.asarray(values.reshape(-1, *shape))
+
+
+@pytest.mark.parametrize("architecture", CONFIG_ARCHITECTURES)
+def test_binary_models_sum_to_one_over_all_3x3_images(architecture):
+    model, params = _model(architecture, _fake_dataset((3, 3, 1), 2))
+    log_p = model.log_prob(params, {"x": _all_values((3, 3, 1), 2)}, None)
+    np.testing.assert_allclose(jnp.sum(jnp.exp(log_p)), 1.0, rtol=1e-5)
+    assert float(jnp.std(log_p)) > 0.1  # not the uniform distribution
+
+
+@pytest.mark.parametrize("output", ["categorical", "logistic_mixture"])
+@pytest.mark.parametrize("architecture", MULTI_LEVEL)
+def test_multi_level_outputs_sum_to_one_over_all_images(architecture, output):
+    dataset = _fake_dataset((2, 2, 1), 3)  # all 81 images with 3 levels
+    model, params = _model(architecture, dataset, data="digits_gray", output=output)
+    log_p = model.log_prob(params, {"x": _all_values((2, 2, 1), 3)}, None)
+    np.testing.assert_allclose(jnp.sum(jnp.exp(log_p)), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["lstm", "transformer", "wavenet", "made"])
+def test_token_models_sum_to_one_over_all_sequences(architecture):
+    dataset = _fake_dataset((4,), 3, tokens=True)
+    model, params = _model(architecture, dataset, data="markov")
+    tokens = jnp.asarray(list(itertools.product(range(3), repeat=4)), jnp.float32)
+    np.testing.assert_allclose(jnp.sum(jnp.exp(model.log_prob(params, {"x": tokens}, None))), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["made", "transformer", "lstm"])
+def test_gaussian_mixture_models_integrate_to_one_on_the_plane(architecture):
+    # Modest weights keep every conditional's scale well above the grid spacing.
+    model, params = _model(architecture, _fake_dataset((2,), None), data="toy2d", jitter_scale=0.2)
+    edges = np.linspace(-40, 40, 1601)  # wide: jittered components can be broad
+    centres = (edges[:-1] + edges[1:]) / 2
+    grid = jnp.asarray(np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2), jnp.float32)
+    density = jnp.exp(jax.jit(lambda x: model.log_prob(params, {"x": x}, None))(grid))
+    np.testing.assert_allclose(float(density.sum()) * (edges[1] - edges[0]) ** 2, 1.0, atol=5e-3)
+
+
+def _chi_square_pvalue(model, params, outcomes, samples, num_levels):
+    """Pearson chi-square of sample counts against the model's probabilities of every outcome."""
+    weights = num_levels ** np.arange(outcomes.shape[1])[::-1]
+    codes = np.rint(np.asarray(samples).reshape(len(samples), -1) * (num_levels - 1)).astype(int) @ weights
+    probs = np.exp(np.asarray(model.log_prob(params, {"x": outcomes}, None), np.float64))
+    observed = np.bincount(codes, minlength=len(probs))
+    return stats.chisquare(observed, probs / probs.sum() * len(codes)).pvalue
+
+
+@pytest.mark.parametrize("architecture", CONFIG_ARCHITECTURES)
+def test_samples_follow_the_model(architecture):
+    """One jitted loop per architecture (a scan for NADE/LSTM/Transformer/WaveNet) draws the model's law."""
+    model, params = _model(architecture, _fake_dataset((2, 2, 1), 2))
+    samples = jax.jit(model.sample, static_argnums=2)(params, jax.random.key(2), 20_000)
+    outcomes = _all_values((2, 2, 1), 2)
+    assert _chi_square_pvalue(model, params, outcomes.reshape(16, -1), samples, 2) > 1e-3
+
+
+def test_categorical_samples_follow_the_model():
+    model, params = _model("transformer", _fake_dataset((3,), 3), data="digits_gray")
+    samples = jax.jit(model.sample, static_argnums=2)(params, jax.random.key(3), 20_000)
+    assert _chi_square_pvalue(model, params, _all_values((3,), 3), samples, 3) > 1e-3
+
+
+def test_class_conditional_gated_pixelcnn_is_normalised_per_class_and_samples_each_class():
+    dataset = _fake_dataset((3, 3, 1), 2, labels=True)
+    model, params = _model("gated_pixelcnn", dataset, class_conditional=True, num_classes=3)
+    images = _all_values((3, 3, 1), 2)
+    per_class = [
+        model.log_prob(params, {"x": images, "label": jnp.full((512,), k, jnp.int32)}, None) for k in range(3)
+    ]
+    np.testing.assert_allclose(jnp.exp(jnp.stack(per_class)).sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(per_class[0], per_class[1])
+    assert model.sample(params, jax.random.key(0), 6).shape == (6, 3, 3, 1)
+
+
+def test_ensemble_log_prob_averages_the_masks_and_one_mask_metric_is_reported():
+    config = _small(ar_configs.get_config("made_ensemble_toy_binary"))
     dataset = data_lib.load_dataset(config.data)
     model = models.build(config, dataset)
-    params = model.init(jax.random.key(0), {"x": jnp.zeros((2, *dataset.element_shape))})
-    return model, {"model": jitter(params["model"], scale=0.5, seed=1)}, dataset
+    params = {"model": jitter(model.init(jax.random.key(0), {"x": jnp.zeros((2, 8))})["model"], scale=0.5)}
+    x = jnp.asarray(dataset.test.gather(np.arange(16))["x"])
+    ensemble = model.log_prob(params, {"x": x}, None)
+    single = -model.eval_metrics(params, {"x": x}, jax.random.key(0))["nll_one_mask"]
+    assert not np.allclose(ensemble, single)
+    # Training draws different masks for different steps.
+    losses = {float(model.losses["model"](params, {"x": x}, jax.random.key(k))[0]) for k in range(8)}
+    assert len(losses) > 1
 
 
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_bundle_probabilities_sum_to_one_over_all_images(architecture):
-    model, params, dataset = _model(architecture, "toy_binary:3x3")  # all 512 binary 3x3 images
-    outcomes = jnp.asarray(data_lib.toy_binary.get("3x3").all_outcomes())
-    total = jnp.sum(jnp.exp(model.log_prob(params, {"x": outcomes}, None)))
-    np.testing.assert_allclose(total, 1.0, rtol=1e-5)
-
-
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_bundle_samples_follow_the_model(architecture):
-    model, params, _ = _model(architecture, "toy_binary:4")
-    samples = jax.jit(model.sample, static_argnums=2)(params, jax.random.key(2), 30_000)
-    outcomes = jnp.asarray(data_lib.toy_binary.get("4").all_outcomes())
-    probs = np.exp(np.asarray(model.log_prob(params, {"x": outcomes}, None), np.float64))
-    codes = np.asarray(samples).astype(int) @ (1 << np.arange(4)[::-1])
-    observed = np.bincount(codes, minlength=16)
-    assert stats.chisquare(observed, probs / probs.sum() * len(codes)).pvalue > 1e-3
-
-
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_training_fits_a_known_distribution(architecture, tmp_path):
-    config = ar_configs.get_config(f"{architecture}_toy_binary")
-    config.data.name = "toy_binary:6"
-    config.train.update(num_steps=1_500, checkpoint_every=1_500, log_every=1_500)
-    train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
-    model, dataset, state, _ = restore_from_workdir(config, tmp_path)
-    fresh = model.init(jax.random.key(0), {"x": jnp.zeros((2, 6))})
-    assert exact_kl(model, state.eval_params(), dataset) < 0.05 < exact_kl(model, fresh, dataset)
-
-
-def test_non_binary_data_and_unknown_architectures_are_config_errors():
-    config = ar_configs.get_config("nade_digits")
-    digits = types.SimpleNamespace(name="digits", element_shape=(8, 8, 1), num_levels=17)
-    config.data.binarize = "none"
-    with pytest.raises(ConfigError, match=r"data\.binarize"):
-        models.build(config, digits)
-    config.data.binarize = "dynamic"
-    config.model.architecture = "pixelcnn"
+def test_config_errors_name_their_field():
+    digits = _fake_dataset((8, 8, 1), 17)
+    cases = [
+        ("nade_digits", {"model.architecture": "pixelrnn"}, r"model\.architecture"),
+        ("pixelcnn_digits_gray", {"model.output": "poisson"}, r"model\.output"),
+        ("nade_digits_gray", {}, r"model\.output"),  # NADE is binary-only
+        ("made_digits", {"model.num_masks": 0}, r"model\.num_masks"),
+        ("lstm_digits", {"model.num_masks": 4}, r"model\.num_masks"),
+        ("pixelcnn_digits", {"model.class_conditional": True}, r"model\.class_conditional"),
+        ("made_digits_gray", {"data.dequantize": True}, r"data\.dequantize"),
+    ]
+    for variant, overrides, pattern in cases:
+        config = ar_configs.get_config(variant)
+        for field, value in overrides.items():
+            section, name = field.split(".")
+            config[section][name] = value
+        with pytest.raises(ConfigError, match=pattern):
+            models.build(config, digits)
     with pytest.raises(ConfigError, match=r"model\.architecture"):
+        models.build(ar_configs.get_config("pixelcnn_digits"), _fake_dataset((16,), 2))
+    with pytest.raises(ConfigError, match=r"model\.class_conditional"):
+        config = ar_configs.get_config("gated_pixelcnn_digits")
+        config.model.class_conditional = True
         models.build(config, digits)
+    assert ARCHITECTURES == tuple(a for a in CONFIG_ARCHITECTURES if a != "made_ensemble")
 
 
-@pytest.mark.parametrize("variant", [v for v in ar_configs.VARIANTS if "mnist" not in v])
+@pytest.mark.parametrize("variant", [v for v in ar_configs.VARIANTS if "mnist" not in v and "tfds" not in v])
 def test_offline_variants_build(variant):
     config = ar_configs.get_config(variant)
     model = models.build(config, data_lib.load_dataset(config.data))
     assert model.players == ("model",)
 
 
-def test_mnist_variants_build_on_the_mnist_shape():
-    mnist = types.SimpleNamespace(name="npz", element_shape=(28, 28, 1), num_levels=2)
-    for architecture in ARCHITECTURES:
-        config = ar_configs.get_config(f"{architecture}_binarized_mnist")
-        assert models.build(config, mnist).element_shape == (28, 28, 1)
+def test_mnist_and_cifar_variants_build_on_their_shapes():
+    mnist = _fake_dataset((28, 28, 1), 2)
+    cifar = _fake_dataset((32, 32, 3), 256, labels=True)
+    for variant in ar_configs.VARIANTS:
+        if "mnist" in variant or "cifar" in variant:
+            dataset = cifar if "cifar" in variant else mnist
+            model = models.build(ar_configs.get_config(variant), dataset)
+            assert model.element_shape == dataset.element_shape
 
 
 def test_smoke_binary_runs(run, tmp_path):

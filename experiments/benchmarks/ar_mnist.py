@@ -1,0 +1,145 @@
+"""Autoregressive models on statically binarized MNIST: test NLL (nats) and time to the papers' figures.
+
+Trains ``autoregressive.py:<architecture>_binarized_mnist`` for each
+architecture (60k train+valid images, the 10k test images of the shared file),
+evaluating the exact test NLL every ``--eval_every`` steps. Reports the curve
+(step, wall seconds since the start including evaluations, test NLL), the
+first time the test NLL reaches the published figure, and the last-step
+figure; a MADE mask ensemble also reports its first mask alone::
+
+    python -m experiments.benchmarks.ar_mnist --workdir=/tmp/ar_mnist \\
+        --json=experiments/benchmarks/results/ar_mnist.json
+
+Published test NLLs (nats): FVSBN 97.45, NADE 88.86 (Larochelle & Murray 2011),
+MADE 88.04 with one mask and 86.64 with 32 (Germain et al. 2015), PixelCNN 81.30
+(van den Oord et al. 2016). The PixelCNNs run a fixed CPU budget here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+from absl import app, flags
+
+from experiments.benchmarks.reports import write_json
+from experiments.cli import parse_flags, run_or_exit
+
+PUBLISHED = {
+    "fvsbn": 97.45,
+    "nade": 88.86,
+    "made": 88.04,
+    "made_ensemble": 86.64,
+    "pixelcnn": 81.30,
+    "gated_pixelcnn": 81.30,
+}
+# Steps and learning rate per architecture: a schedule that fits in minutes on 2 CPU cores.
+SCHEDULES = {
+    "fvsbn": {"num_steps": 12_000, "learning_rate": 3e-3},
+    "nade": {"num_steps": 12_000, "learning_rate": 1e-3},
+    "made": {"num_steps": 18_000, "learning_rate": 1e-3},
+    "made_ensemble": {"num_steps": 36_000, "learning_rate": 1e-3},
+    "pixelcnn": {"num_steps": 3_000, "learning_rate": 1e-3},
+    "gated_pixelcnn": {"num_steps": 3_000, "learning_rate": 1e-3},
+}
+# CPU-budget sizes for the PixelCNNs (the config's are for accelerators).
+CONV_SIZES = {"features": 32, "num_layers": 5, "output_features": 64}
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per architecture.")
+_ARCHITECTURES = flags.DEFINE_list("architectures", ["fvsbn", "nade", "made", "made_ensemble"], "Models.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Training steps per run (0: the schedule's).")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", 1_200, "Evaluate the test NLL every this many steps.")
+_JSON = flags.DEFINE_string("json", None, "Also write the results here.")
+flags.mark_flag_as_required("workdir")
+
+_EVAL_LINE = re.compile(r"^(?:eval|test) at step (\d+): .*?\bnll ([-\d.]+)")
+
+
+def train_one(architecture: str, workdir: str, num_steps: int, eval_every: int) -> dict:
+    from experiments.configs import autoregressive as ar_configs
+    from genjax.train import train_and_evaluate
+
+    config = ar_configs.get_config(f"{architecture}_binarized_mnist")
+    schedule = SCHEDULES[architecture]
+    config.train.update(
+        num_steps=num_steps or schedule["num_steps"],
+        eval_every=eval_every,
+        sample_every=0,
+        log_every=eval_every,
+        checkpoint_every=num_steps or schedule["num_steps"],
+    )
+    config.optim.model.learning_rate = schedule["learning_rate"]
+    if architecture in ("pixelcnn", "gated_pixelcnn"):
+        config.model.update(CONV_SIZES)
+    curve: list[tuple[int, float, float]] = []
+    started = time.perf_counter()
+
+    def record(line: str) -> None:
+        match = _EVAL_LINE.match(line)
+        if match:
+            curve.append((int(match[1]), round(time.perf_counter() - started, 1), round(float(match[2]), 3)))
+            print(f"{architecture}: step {match[1]} test nll {float(match[2]):.3f}", flush=True)
+
+    final = train_and_evaluate(config, str(Path(workdir) / architecture), print_fn=record)
+    target = PUBLISHED[architecture]
+    reached = next(((step, seconds) for step, seconds, nll in curve if nll <= target), None)
+    entry = {
+        "architecture": architecture,
+        "model": {k: v for k, v in config.model.to_dict().items() if k != "name"},
+        "num_steps": config.train.num_steps,
+        "batch_size": config.data.batch_size,
+        "learning_rate": config.optim.model.learning_rate,
+        "train_seconds_with_evals": round(time.perf_counter() - started, 1),
+        "train_nll_last_interval": round(final["train/nll"], 3),
+        "test_nll": round(final["test/nll"], 3),
+        "published": target,
+        "target_reached": reached is not None,
+        "time_to_target": None if reached is None else {"step": reached[0], "seconds": reached[1]},
+        "best_test_nll_on_curve": min(nll for _, _, nll in curve),
+        "test_curve": curve,
+    }
+    if "test/nll_one_mask" in final:
+        entry["test_nll_first_mask_alone"] = round(final["test/nll_one_mask"], 3)
+    return entry
+
+
+def benchmark(workdir: str, architectures, num_steps: int, eval_every: int) -> dict:
+    unknown = sorted(set(architectures) - set(SCHEDULES))
+    if unknown:
+        from genjax.errors import ConfigError
+
+        raise ConfigError(f"--architectures: unknown {unknown}; allowed: {', '.join(SCHEDULES)}")
+    results = []
+    for architecture in architectures:
+        entry = train_one(architecture, workdir, num_steps, eval_every)
+        print(json.dumps({k: v for k, v in entry.items() if k != "test_curve"}), flush=True)
+        results.append(entry)
+    return {
+        "benchmark": "ar_mnist",
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "data": "shared binarized_mnist.npz: train+valid (60k) for training, test (10k)",
+        "results": results,
+    }
+
+
+def main(argv):
+    del argv
+
+    def run():
+        report = benchmark(_WORKDIR.value, _ARCHITECTURES.value, _NUM_STEPS.value, _EVAL_EVERY.value)
+        write_json(_JSON.value, report)
+        return report
+
+    report = run_or_exit(run)
+    summary = [{k: v for k, v in r.items() if k != "test_curve"} for r in report["results"]]
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
