@@ -86,6 +86,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         order_agnostic=architecture == "made_ensemble",
         connectivity_agnostic=architecture == "made_ensemble",
         mask_seed=0,
+        direct_connection=True,
         features=features,
         num_layers=num_layers,
         output_features=features * 2,

@@ -84,6 +84,11 @@ class MADE(nn.Module):
       connectivity_agnostic: random hidden degrees per mask (else evenly cycled).
       seed: seeds the degree draws (fixed by the config, so checkpoints stay valid).
       activation: hidden nonlinearity name.
+      direct_connection: add a masked linear map from the inputs straight to the
+        outputs (the paper's optional direct connections, an FVSBN inside MADE).
+        In natural order the pixel just before d is otherwise seen by about one
+        hidden unit in D/H, so the nearest, most telling neighbours get through
+        a very narrow path.
     """
 
     num_dims: int
@@ -94,6 +99,7 @@ class MADE(nn.Module):
     connectivity_agnostic: bool = False
     seed: int = 0
     activation: str = "relu"
+    direct_connection: bool = False
 
     def degrees(self) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
         return mask_degrees(
@@ -130,6 +136,10 @@ class MADE(nn.Module):
         kernel = self.param("output_kernel", nn.initializers.zeros, (h.shape[-1], width))
         bias = self.param("output_bias", nn.initializers.zeros, (width,))
         out = h @ (kernel * mask) + bias
+        if self.direct_connection:
+            direct_mask = (out_degrees[None, :] > degrees_in[:, None]).astype(x.dtype)
+            direct = self.param("direct_kernel", nn.initializers.zeros, (self.num_dims, width))
+            out = out + x @ (direct * direct_mask)
         return out.reshape(x.shape[0], self.num_dims, self.num_params)
 
 

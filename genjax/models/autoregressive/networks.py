@@ -107,6 +107,7 @@ def build_network(
             connectivity_agnostic=m.connectivity_agnostic,
             seed=m.mask_seed,
             activation=m.activation,
+            direct_connection=m.direct_connection,
         )
         return Network(
             made,

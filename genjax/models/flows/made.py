@@ -50,12 +50,20 @@ def input_degrees(ordering: Sequence[int]) -> np.ndarray:
 
 
 def hidden_degrees(size: int, dim: int) -> np.ndarray:
-    """`[size]` int: 1..D-1 cycled, so every degree is (nearly) equally represented.
+    """`[size]` int: degrees spread evenly over 1..D-1.
 
-    With D == 1 there is nothing to condition on; degree 1 makes the hidden
-    units unreachable from the output, which then is a bias only.
+    With at least D-1 units, 1..D-1 is cycled so every degree is (nearly)
+    equally represented. With fewer, the units are spaced across the whole
+    range: cycling would give them degrees 1..size only, and no hidden unit
+    could then see the inputs after ``size`` (a 500-unit MADE on MNIST's 784
+    pixels would ignore the last 283). With D == 1 there is nothing to
+    condition on; degree 1 makes the hidden units unreachable from the output,
+    which then is a bias only.
     """
-    return np.arange(size) % max(dim - 1, 1) + 1
+    span = max(dim - 1, 1)
+    if size >= span:
+        return np.arange(size) % span + 1
+    return 1 + (np.arange(size) * span) // size
 
 
 def degree_mask(in_degrees: Sequence[int], out_degrees: Sequence[int], strict: bool) -> np.ndarray:

@@ -86,3 +86,10 @@ def test_made_rejects_bad_orderings_and_images():
         MADE((4,), ordering=(0, 0, 1)).init(jax.random.key(0), x)
     with pytest.raises(ValueError, match="vectors"):
         MADE((4,)).init(jax.random.key(0), jnp.ones((2, 3, 3, 1)))
+
+
+def test_hidden_degrees_cover_every_input_even_when_narrower_than_the_data():
+    # 500 units over 784 inputs: degrees must reach the end, or late inputs are never seen.
+    degrees = hidden_degrees(500, 784)
+    assert degrees.min() == 1 and degrees.max() >= 782 and len(set(degrees)) == 500
+    np.testing.assert_array_equal(np.sort(hidden_degrees(10, 4)), np.sort(np.arange(10) % 3 + 1))
