@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.autoregressive.shifted_input import ShiftedInput
+
 Array = jax.Array
 Carry = tuple[Array, Array]  # (c, h) of one cell, each [B, features]
 
@@ -47,19 +49,9 @@ class LSTM(nn.Module):
     num_layers: int = 1
 
     def setup(self):
-        if self.vocab_size is None:
-            self.encoder = nn.Dense(self.features)
-        else:
-            self.encoder = nn.Embed(self.vocab_size, self.features)
-        self.start = self.param("start", nn.initializers.normal(1.0), (self.features,))
+        self.inputs = ShiftedInput(self.features, self.vocab_size)
         self.cells = [nn.OptimizedLSTMCell(self.features) for _ in range(self.num_layers)]
         self.head = nn.Dense(self.num_params)
-
-    def _encode(self, x: Array) -> Array:
-        """`x [...] -> [..., features]` (float scalars or integer token ids)."""
-        if self.vocab_size is None:
-            return self.encoder(x.astype(jnp.float32)[..., None])
-        return self.encoder(x.astype(jnp.int32))
 
     def _zero_carry(self, batch_size: int) -> Carry:
         zeros = jnp.zeros((batch_size, self.features), jnp.float32)
@@ -68,8 +60,7 @@ class LSTM(nn.Module):
     def __call__(self, x: Array) -> Array:
         """`x [B, T]` -> `[B, T, num_params]`."""
         batch = x.shape[0]
-        start = jnp.broadcast_to(self.start, (batch, 1, self.features))
-        h = jnp.concatenate([start, self._encode(x[:, :-1])], axis=1)  # [B, T, F], slot t = x[t-1]
+        h = self.inputs(x)  # [B, T, F], slot t = x[t-1]
         for cell in self.cells:
             _, h = _scan_over_time(cell, self._zero_carry(batch), h)
         return self.head(h)
@@ -82,8 +73,7 @@ class LSTM(nn.Module):
     def step(self, state: tuple[Carry, ...], x_prev: Array, t: Array) -> tuple[tuple[Carry, ...], Array]:
         """Advance every layer by one step: `x_prev [B]` (ignored at t == 0) -> `[B, num_params]`."""
         t = jnp.asarray(t, jnp.int32)
-        safe_prev = jnp.where(t == 0, jnp.zeros_like(x_prev), x_prev)  # keeps token ids in range
-        h = jnp.where(t == 0, self.start, self._encode(safe_prev))  # [B, F]
+        h = self.inputs.at(x_prev, t)  # [B, F]
         new_state = []
         for cell, carry in zip(self.cells, state, strict=True):
             carry, h = cell(carry, h)

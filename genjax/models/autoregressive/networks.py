@@ -80,23 +80,22 @@ def build_network(
     """The network named by ``m.architecture``, emitting ``num_params`` parameters per dimension."""
     num_dims = math.prod(element_shape)
 
-    def flat(module: nn.Module, **kwargs) -> Network:
+    def flat(module: nn.Module, *, single_logit: bool = False) -> Network:
+        """A network of flat inputs; FVSBN and NADE emit `[B, D]` logits, given a P axis here."""
+
         def apply(variables, x, label, mask_index):
-            return module.apply(variables, x, **kwargs)
+            out = module.apply(variables, x)
+            return out[..., None] if single_logit else out
 
         def init(rng, x, label):
-            return module.init(rng, x, **kwargs)
+            return module.init(rng, x)
 
         return Network(module, apply, init, m.architecture in INCREMENTAL)
 
-    def single_logit(module: nn.Module) -> Network:
-        network = flat(module)
-        return dataclasses.replace(network, apply=lambda v, x, label, k: module.apply(v, x)[..., None])
-
     if m.architecture == "fvsbn":
-        return single_logit(FVSBN())
+        return flat(FVSBN(), single_logit=True)
     if m.architecture == "nade":
-        return single_logit(NADE(num_dims=num_dims, hidden_size=m.hidden_size))
+        return flat(NADE(num_dims=num_dims, hidden_size=m.hidden_size), single_logit=True)
     if m.architecture == "made":
         made = MADE(
             num_dims=num_dims,

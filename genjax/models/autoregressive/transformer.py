@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.models.autoregressive.shifted_input import ShiftedInput
+
 Array = jax.Array
 LayerCache = dict[str, Array]  # {"key", "value"}: [B, L, heads, head_dim]
 
@@ -116,11 +118,7 @@ class Transformer(nn.Module):
     mlp_ratio: float = 4.0
 
     def setup(self):
-        if self.vocab_size is None:
-            self.encoder = nn.Dense(self.features)
-        else:
-            self.encoder = nn.Embed(self.vocab_size, self.features)
-        self.start = self.param("start", nn.initializers.normal(1.0), (self.features,))
+        self.inputs = ShiftedInput(self.features, self.vocab_size)
         self.positions = self.param(
             "positions", nn.initializers.normal(0.02), (self.max_length, self.features)
         )
@@ -136,18 +134,11 @@ class Transformer(nn.Module):
                 f"sequence length {length} exceeds the Transformer's max_length={self.max_length}"
             )
 
-    def _encode(self, x: Array) -> Array:
-        """`x [...] -> [..., features]` (float scalars or integer token ids)."""
-        if self.vocab_size is None:
-            return self.encoder(x.astype(jnp.float32)[..., None])
-        return self.encoder(x.astype(jnp.int32))
-
     def __call__(self, x: Array) -> Array:
         """`x [B, T]` -> `[B, T, num_params]`; ValueError if T > ``max_length``."""
         batch, length = x.shape
         self._check_length(length)
-        start = jnp.broadcast_to(self.start, (batch, 1, self.features))
-        h = jnp.concatenate([start, self._encode(x[:, :-1])], axis=1)  # [B, T, F], slot t = x[t-1]
+        h = self.inputs(x)  # [B, T, F], slot t = x[t-1]
         h = h + self.positions[:length]
         for block in self.blocks:
             h = block(h)
@@ -170,8 +161,7 @@ class Transformer(nn.Module):
     ) -> tuple[tuple[LayerCache, ...], Array]:
         """Position t only: `x_prev [B]` (ignored at t == 0) -> `[B, num_params]`."""
         t = jnp.asarray(t, jnp.int32)
-        safe_prev = jnp.where(t == 0, jnp.zeros_like(x_prev), x_prev)  # keeps token ids in range
-        h = jnp.where(t == 0, self.start, self._encode(safe_prev))  # [B, F]
+        h = self.inputs.at(x_prev, t)  # [B, F]
         h = h + jax.lax.dynamic_index_in_dim(self.positions, t, axis=0, keepdims=False)
         new_state = []
         for block, cache in zip(self.blocks, state, strict=True):

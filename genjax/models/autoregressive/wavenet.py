@@ -26,6 +26,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.autoregressive.shifted_input import ShiftedInput
+
 Array = jax.Array
 
 
@@ -66,11 +68,7 @@ class WaveNet(nn.Module):
         return 2 + sum(self.layer_dilations)
 
     def setup(self):
-        if self.vocab_size is None:
-            self.encoder = nn.Dense(self.features)
-        else:
-            self.encoder = nn.Embed(self.vocab_size, self.features)
-        self.start = self.param("start", nn.initializers.normal(1.0), (self.features,))
+        self.inputs = ShiftedInput(self.features, self.vocab_size)
         # A kernel-2 convolution is a Dense layer on [h[t - d], h[t]] concatenated on channels.
         self.input_conv = nn.Dense(self.features)
         self.gated_convs = [nn.Dense(2 * self.features) for _ in self.layer_dilations]
@@ -78,12 +76,6 @@ class WaveNet(nn.Module):
         self.skip_projections = [nn.Dense(self.skip_features) for _ in self.layer_dilations]
         self.head_hidden = nn.Dense(self.skip_features)
         self.head_out = nn.Dense(self.num_params)
-
-    def _encode(self, x: Array) -> Array:
-        """`x [...] -> [..., features]` (float scalars or integer token ids)."""
-        if self.vocab_size is None:
-            return self.encoder(x.astype(jnp.float32)[..., None])
-        return self.encoder(x.astype(jnp.int32))
 
     def _gated_unit(self, index: int, past: Array, current: Array) -> tuple[Array, Array]:
         """One residual block on aligned columns: `past, current [..., F]` -> (new h, skip)."""
@@ -96,9 +88,7 @@ class WaveNet(nn.Module):
 
     def __call__(self, x: Array) -> Array:
         """`x [B, T]` -> `[B, T, num_params]`."""
-        batch = x.shape[0]
-        start = jnp.broadcast_to(self.start, (batch, 1, self.features))
-        shifted = jnp.concatenate([start, self._encode(x[:, :-1])], axis=1)  # [B, T, F], slot t = x[t-1]
+        shifted = self.inputs(x)  # [B, T, F], slot t = x[t-1]
         h = self.input_conv(jnp.concatenate([_delay(shifted, 1), shifted], -1))
         skips = 0.0
         for index, dilation in enumerate(self.layer_dilations):
@@ -124,8 +114,7 @@ class WaveNet(nn.Module):
         before the sequence starts); it is read, then overwritten by step t's input.
         """
         t = jnp.asarray(t, jnp.int32)
-        safe_prev = jnp.where(t == 0, jnp.zeros_like(x_prev), x_prev)  # keeps token ids in range
-        current = jnp.where(t == 0, self.start, self._encode(safe_prev))  # [B, F]
+        current = self.inputs.at(x_prev, t)  # [B, F]
 
         def read_and_write(buffer: Array, column: Array) -> tuple[Array, Array]:
             slot = t % buffer.shape[1]
