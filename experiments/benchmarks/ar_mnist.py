@@ -41,20 +41,20 @@ PUBLISHED = {
 }
 # Steps and learning rate per architecture: a schedule that fits in minutes on 2 CPU cores.
 SCHEDULES = {
-    "fvsbn": {"num_steps": 12_000, "learning_rate": 3e-3},
-    "nade": {"num_steps": 8_000, "learning_rate": 2e-3},
-    "made": {"num_steps": 36_000, "learning_rate": 1e-3},
-    "made_ensemble": {"num_steps": 120_000, "learning_rate": 1e-3},
-    "pixelcnn": {"num_steps": 3_000, "learning_rate": 1e-3},
-    "gated_pixelcnn": {"num_steps": 3_000, "learning_rate": 1e-3},
+    "fvsbn": {"num_steps": 30_000, "learning_rate": 3e-3, "eval_every": 3_000},
+    "nade": {"num_steps": 8_000, "learning_rate": 2e-3, "eval_every": 1_000},
+    "made": {"num_steps": 24_000, "learning_rate": 1e-3, "eval_every": 3_000},
+    "made_ensemble": {"num_steps": 36_000, "learning_rate": 1e-3, "weight_decay": 0.05, "eval_every": 6_000},
+    "pixelcnn": {"num_steps": 2_400, "learning_rate": 1e-3, "eval_every": 600},
+    "gated_pixelcnn": {"num_steps": 1_800, "learning_rate": 1e-3, "eval_every": 600},
 }
 # CPU-budget sizes for the PixelCNNs (the config's are for accelerators).
-CONV_SIZES = {"features": 32, "num_layers": 5, "output_features": 64}
+CONV_SIZES = {"features": 16, "num_layers": 4, "output_features": 32}
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per architecture.")
 _ARCHITECTURES = flags.DEFINE_list("architectures", ["fvsbn", "nade", "made", "made_ensemble"], "Models.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Training steps per run (0: the schedule's).")
-_EVAL_EVERY = flags.DEFINE_integer("eval_every", 1_200, "Evaluate the test NLL every this many steps.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", 0, "Test NLL every this many steps (0: the schedule's).")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", -1.0, "AdamW weight decay (<0: the schedule's).")
 _SET = flags.DEFINE_multi_string("set", [], "Config override, e.g. model.hidden_sizes=(500,500).")
 _JSON = flags.DEFINE_string("json", None, "Also write the results here.")
@@ -69,6 +69,7 @@ def train_one(architecture: str, workdir: str, num_steps: int, eval_every: int) 
 
     config = ar_configs.get_config(f"{architecture}_binarized_mnist")
     schedule = SCHEDULES[architecture]
+    eval_every = eval_every or schedule["eval_every"]
     config.train.update(
         num_steps=num_steps or schedule["num_steps"],
         eval_every=eval_every,
@@ -77,7 +78,9 @@ def train_one(architecture: str, workdir: str, num_steps: int, eval_every: int) 
         checkpoint_every=num_steps or schedule["num_steps"],
     )
     config.optim.model.learning_rate = schedule["learning_rate"]
-    weight_decay = _WEIGHT_DECAY.value if _WEIGHT_DECAY.value >= 0 else schedule.get("weight_decay", 0.0)
+    weight_decay = _WEIGHT_DECAY.value if _WEIGHT_DECAY.value >= 0 else schedule.get("weight_decay")
+    if weight_decay is None:  # the config's
+        weight_decay = config.optim.model.get("weight_decay", 0.0)
     if weight_decay:
         # Decoupled decay (AdamW): these models overfit the 60k static images.
         config.optim.model.update(name="adamw", weight_decay=weight_decay)

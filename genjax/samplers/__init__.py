@@ -5,6 +5,7 @@ from genjax.samplers.autoregressive import (
     sample_autoregressive,
     sample_autoregressive_incremental,
     sample_binary_autoregressive,
+    sample_image_autoregressive,
 )
 
 __all__ = [
@@ -12,4 +13,5 @@ __all__ = [
     "sample_autoregressive",
     "sample_autoregressive_incremental",
     "sample_binary_autoregressive",
+    "sample_image_autoregressive",
 ]

@@ -80,3 +80,36 @@ def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path):
     assert case["contenders"]["torch.compile"]["unavailable"].startswith("unavailable:")
     assert all(ratio["median"] > 0 for ratio in case["ratios"].values())
     assert "| genjax K=5 |" in result.stdout
+
+
+def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path):
+    pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
+    out = tmp_path / "ar_speed.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    command = ["-m", "experiments.benchmarks.ar_speed", "--smoke", f"--json={out}"]
+    result = subprocess.run(
+        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    assert report["command"] == "python " + " ".join(command)
+    sampling = report["cases"]["sample_pixelcnn"]
+    # Copied parameters and genjax's own masks: the torch PixelCNN is the same function.
+    assert sampling["parameters"]["genjax"] == sampling["parameters"]["torch"]
+    assert sampling["max_abs_logit_difference"] < 1e-5
+    assert sampling["samples_binary"] and sampling["network_passes_per_batch"] == 36
+    for name in ("genjax fori_loop", "genjax host loop", "genjax row window", "torch eager loop"):
+        entry = sampling["contenders"][name]
+        assert len(entry["rounds_s_per_batch"]) == 2 and entry["images_per_s"] > 0, (name, entry)
+    for case in ("train_made", "train_pixelcnn"):
+        train = report["cases"][case]
+        assert train["parameters"]["genjax"] == train["parameters"]["torch"]
+        assert train["initial_loss"]["torch"] == pytest.approx(train["initial_loss"]["genjax"], rel=1e-5)
+        for name in ("genjax K=1", "genjax K=2", "torch eager", "torch eager fused-Adam"):
+            entry = train["contenders"][name]
+            assert len(entry["rounds_ms"]) == 2 and min(entry["rounds_ms"]) > 0, (case, name, entry)
+            assert entry["examples_per_s"] > 0
+        assert train["contenders"]["torch.compile"]["unavailable"].startswith("unavailable:")
+        assert all(ratio["median"] > 0 for ratio in train["ratios"].values())
+    assert "| genjax K=2 |" in result.stdout and "| genjax fori_loop |" in result.stdout

@@ -33,7 +33,13 @@ from genjax import samplers
 from genjax.errors import ConfigError
 from genjax.models.autoregressive import outputs
 from genjax.models.autoregressive.made import ensemble_log_prob
-from genjax.models.autoregressive.networks import ARCHITECTURES, BINARY_ONLY, build_network, validate
+from genjax.models.autoregressive.networks import (
+    ARCHITECTURES,
+    BINARY_ONLY,
+    IMAGE_ONLY,
+    build_network,
+    validate,
+)
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 
 Array = jax.Array
@@ -163,6 +169,18 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
 
             x = samplers.sample_autoregressive(
                 rng, lambda x: jax.vmap(per_sample)(x, masks), draw, initial, ordering=orderings
+            )
+        elif m.architecture in IMAGE_ONLY:
+            # Each pass sees only the rows the current pixel can read (exact; H/(R+1) less work).
+            module = network.module
+
+            def image_params(window: Array) -> Array:
+                args = (inputs(window), label) if m.class_conditional else (inputs(window),)
+                return module.apply(variables, *args)
+
+            images = initial.reshape(num_samples, *element_shape)
+            x = samplers.sample_image_autoregressive(
+                rng, image_params, draw, images, context_rows=module.context_rows
             )
         else:
             x = samplers.sample_autoregressive(

@@ -97,6 +97,15 @@ class GatedPixelCNN(nn.Module):
     output_features: int = 256
     num_output_layers: int = 2
 
+    @property
+    def context_rows(self) -> int:
+        """R: outputs in row i read input rows i-R..i.
+
+        The vertical stack reaches k//2 rows further up per layer (first_kernel//2 in the
+        first); the down-shift into the horizontal stack adds one more.
+        """
+        return self.first_kernel // 2 + (self.num_layers - 1) * (self.kernel_size // 2) + 1
+
     @nn.compact
     def __call__(self, x: Array, label: Array | None = None) -> Array:
         if x.ndim != 4:

@@ -97,6 +97,11 @@ class PixelCNN(nn.Module):
     output_features: int = 256
     num_output_layers: int = 2
 
+    @property
+    def context_rows(self) -> int:
+        """R: outputs in row i read input rows i-R..i (the first kernel's half, one row per 3x3 block)."""
+        return self.first_kernel // 2 + self.num_blocks
+
     @nn.compact
     def __call__(self, x: Array) -> Array:
         if x.ndim != 4:
