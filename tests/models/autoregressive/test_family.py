@@ -14,7 +14,7 @@ from genjax import data as data_lib
 from genjax import models
 from genjax.errors import ConfigError
 from genjax.models.autoregressive.family import ARCHITECTURES
-from tests.models.flows.bijector_checks import jitter
+from tests.models.flows.bijector_checks import numpy_jitter as jitter
 
 CONFIG_ARCHITECTURES = ar_configs.ARCHITECTURES  # ARCHITECTURES plus made_ensemble
 MULTI_LEVEL = [a for a in CONFIG_ARCHITECTURES if a not in ("fvsbn", "nade")]

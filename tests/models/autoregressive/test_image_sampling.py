@@ -7,7 +7,7 @@ import pytest
 
 from genjax import samplers
 from genjax.models.autoregressive import GatedPixelCNN, PixelCNN
-from tests.models.flows.bijector_checks import jitter
+from tests.models.flows.bijector_checks import numpy_jitter as jitter
 
 SIZE = 9
 MODULES = {

@@ -23,11 +23,19 @@ def perturbed_params(layer, x, *, seed: int = 1, scale: float = 0.3):
 
 
 def jitter(variables, *, scale: float, seed: int = 0):
-    """Adds ``scale`` * N(0, 1) noise to every leaf of a parameter pytree.
+    """Adds ``scale`` * N(0, 1) noise (from ``jax.random``) to every leaf of a parameter pytree."""
+    leaves, treedef = jax.tree.flatten(variables)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    noisy = [
+        leaf + scale * jax.random.normal(key, leaf.shape, leaf.dtype)
+        for leaf, key in zip(leaves, keys, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, noisy)
 
-    The noise comes from numpy: an eager ``jax.random.normal`` per leaf shape
-    compiles once per shape, seconds per model in a test.
-    """
+
+def numpy_jitter(variables, *, scale: float, seed: int = 0):
+    """As `jitter`, with numpy noise: an eager ``jax.random.normal`` compiles once per leaf
+    shape, seconds per model when a test builds many models."""
     leaves, treedef = jax.tree.flatten(variables)
     rng = np.random.default_rng(seed)
     noisy = [leaf + (scale * rng.standard_normal(leaf.shape)).astype(leaf.dtype) for leaf in leaves]
