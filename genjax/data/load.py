@@ -39,9 +39,11 @@ def _load_toy2d(options: DataOptions, toy_name: str) -> Dataset:
     )
 
 
-def _load_toy_binary(options: DataOptions, argument: str) -> Dataset:
+def _load_exact_toy(options: DataOptions, kind: str, argument: str) -> Dataset:
+    """toy_binary or toy_markov: a procedural train split, a fixed test sample, exact log p(x)."""
+    tokens = kind == "toy_markov"
     try:
-        toy = toy_binary.get(argument)
+        toy = (toy_markov if tokens else toy_binary).get(argument)
     except ValueError as error:
         raise ConfigError(f"data.name: {error}.") from None
     test_x = toy.sample(np.random.default_rng(TOY2D_TEST_SEED), options.num_test)
@@ -50,27 +52,10 @@ def _load_toy_binary(options: DataOptions, argument: str) -> Dataset:
         train=ProceduralSource(toy.sample),
         test=ArraySource(test_x),
         element_shape=toy.shape,
-        num_levels=2,
+        num_levels=toy.num_states if tokens else 2,
         log_density=toy.log_density,
         entropy=toy.entropy,
-    )
-
-
-def _load_toy_markov(options: DataOptions, argument: str) -> Dataset:
-    try:
-        toy = toy_markov.get(argument)
-    except ValueError as error:
-        raise ConfigError(f"data.name: {error}.") from None
-    test_x = toy.sample(np.random.default_rng(TOY2D_TEST_SEED), options.num_test)
-    return Dataset(
-        name=options.name,
-        train=ProceduralSource(toy.sample),
-        test=ArraySource(test_x),
-        element_shape=toy.shape,
-        num_levels=toy.num_states,
-        log_density=toy.log_density,
-        entropy=toy.entropy,
-        tokens=True,
+        tokens=tokens,
     )
 
 
@@ -103,12 +88,9 @@ def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
     if kind == "toy2d":
         # Image transforms do not apply to continuous 2-D points; ignored.
         return _load_toy2d(options, argument)
-    if kind == "toy_binary":
-        # Already 0/1 bits: the image transforms do not apply.
-        return _load_toy_binary(options, argument)
-    if kind == "toy_markov":
-        # Token ids, not pixel levels: the image transforms do not apply.
-        return _load_toy_markov(options, argument)
+    if kind in ("toy_binary", "toy_markov"):
+        # 0/1 bits or token ids, not pixel levels: the image transforms do not apply.
+        return _load_exact_toy(options, kind, argument)
     if options.name == "digits":
         train, test, element_shape, num_levels = sources.load_digits()
     elif kind == "npz" and argument:
