@@ -14,8 +14,9 @@ picks a subset. Cases:
   step called 784 times from Python (XLA:CPU runs convolutions inside a loop body more slowly,
   see genjax/train/step.py); and "genjax row window", the family's sampler: the same single loop,
   each pass on only the ``context_rows + 1`` rows the pixel can read (bit-identical samples,
-  tests/models/autoregressive/test_image_sampling.py). torch: the same net (masked ``Conv2d``, same masks and copied
-  parameters), a Python loop over the pixels under ``torch.no_grad`` as pytorch-generative samples.
+  tests/models/autoregressive/test_image_sampling.py). torch: the same net (masked ``Conv2d``,
+  same masks and copied parameters), a Python loop over the pixels under ``torch.no_grad`` as
+  pytorch-generative samples.
 * ``train_made``: genjax's flows ``MADE(hidden (500,), num_params=1)`` on D = 784, batch 100, against
   a torch MADE of masked ``Linear`` layers with the same degree masks.
 * ``train_pixelcnn``: the PixelCNN above at batch `--pixelcnn_batch`.

@@ -9,7 +9,7 @@ from genjax import samplers
 from genjax.models.autoregressive import GatedPixelCNN, PixelCNN
 from tests.models.flows.bijector_checks import numpy_jitter as jitter
 
-SIZE = 9
+SIZE = 7
 MODULES = {
     "pixelcnn": PixelCNN(num_params=1, features=4, num_blocks=2, first_kernel=3, output_features=4),
     "gated": GatedPixelCNN(num_params=1, features=4, num_layers=3, first_kernel=3, output_features=4),

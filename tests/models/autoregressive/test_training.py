@@ -12,13 +12,11 @@ from genjax.train import train_and_evaluate
 from genjax.train.restore import restore_from_workdir
 
 
-@pytest.mark.parametrize("architecture", ["fvsbn", "nade", "made", "made_ensemble"])
+@pytest.mark.parametrize("architecture", ["fvsbn", "nade", "made"])
 def test_training_fits_a_known_binary_distribution(architecture, tmp_path):
     config = ar_configs.get_config(f"{architecture}_toy_binary")
     config.data.name = "toy_binary:6"
     config.train.update(num_steps=1_500, checkpoint_every=1_500, log_every=1_500)
-    if architecture == "made_ensemble":
-        config.model.num_masks = 4
     train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
     model, dataset, state, _ = restore_from_workdir(config, tmp_path)
     fresh = model.init(jax.random.key(0), {"x": jnp.zeros((2, 6))})
