@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.benchmarks.timing import Runner, torch_compile_warmup, torch_runner
+from experiments.benchmarks.timing import Runner, torch_adam_runner
 from genjax.models.flows.made import degree_mask, hidden_degrees, input_degrees
 from genjax.models.layers import pixel_mask
 
@@ -168,18 +168,18 @@ def logit_agreement(module, params, net, images: np.ndarray) -> float:
 
 
 def torch_train_contender(net, pool, *, fused: bool, compiled: bool, timeout: int) -> Runner:
-    """The standard torch loop (Adam, summed BCE with logits / batch) on a copy of ``net``."""
+    """The standard torch loop (Adam 1e-3, summed BCE with logits / batch) on a copy of ``net``."""
     net = copy.deepcopy(net)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=fused)
 
-    def train_step(x: torch.Tensor) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") / x.shape[0]
-        loss.backward()
-        optimizer.step()
-        return loss
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") / x.shape[0]
 
-    step = torch.compile(train_step) if compiled else train_step
-    if compiled:
-        torch_compile_warmup(step, pool[:3], timeout)
-    return torch_runner(step, pool)
+    return torch_adam_runner(
+        loss,
+        list(net.parameters()),
+        pool,
+        learning_rate=1e-3,
+        fused=fused,
+        compiled=compiled,
+        timeout=timeout,
+    )

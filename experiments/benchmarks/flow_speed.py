@@ -48,8 +48,7 @@ from experiments.benchmarks.timing import (
     paired_ratios,
     run_header,
     summarise,
-    torch_compile_warmup,
-    torch_runner,
+    torch_adam_runner,
     unavailable,
 )
 from experiments.configs import flow as flow_config
@@ -221,27 +220,17 @@ def torch_contender(flow, make_nll, pool, config, *, fused: bool, compiled: bool
     """A runner of the standard torch loop on a copy of ``flow`` (so contenders share no state)."""
     import copy
 
-    import torch
-
     flow = copy.deepcopy(flow)
-    nll = make_nll(flow)
-    params = list(flow.parameters())
-    optimizer = torch.optim.Adam(params, lr=config.optim.model.learning_rate, fused=fused)
-    clip = float(config.optim.model.get("grad_clip_norm", 0.0))
-
-    def train_step(x: torch.Tensor) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = nll(x)
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        optimizer.step()
-        return loss
-
-    step = torch.compile(train_step) if compiled else train_step
-    if compiled:
-        torch_compile_warmup(step, pool[:3], timeout)
-    return torch_runner(step, pool)
+    return torch_adam_runner(
+        make_nll(flow),
+        list(flow.parameters()),
+        pool,
+        learning_rate=config.optim.model.learning_rate,
+        fused=fused,
+        compiled=compiled,
+        timeout=timeout,
+        clip=float(config.optim.model.get("grad_clip_norm", 0.0)),
+    )
 
 
 def run_case(case: str, args) -> dict[str, Any]:

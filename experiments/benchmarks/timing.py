@@ -129,6 +129,38 @@ def torch_runner(step: Callable[[Any], Any], pool: Iterable[Any]) -> Runner:
     return run
 
 
+def torch_adam_runner(
+    loss_fn: Callable[[Any], Any],
+    parameters: Sequence[Any],
+    pool: Sequence[Any],
+    *,
+    learning_rate: float,
+    fused: bool,
+    compiled: bool,
+    timeout: int,
+    clip: float = 0.0,
+) -> Runner:
+    """The standard torch training loop as a runner: zero grads, ``loss_fn(x).backward()``, optional
+    norm clipping, an Adam step; ``torch.compile``d (and warmed up) when ``compiled``."""
+    import torch
+
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate, fused=fused)
+
+    def train_step(x):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(x)
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(parameters, clip)
+        optimizer.step()
+        return loss
+
+    step = torch.compile(train_step) if compiled else train_step
+    if compiled:
+        torch_compile_warmup(step, pool[:3], timeout)
+    return torch_runner(step, pool)
+
+
 def unavailable(error: Exception) -> dict[str, str]:
     """The contender entry of a failed setup (e.g. torch.compile): its first error line."""
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
