@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,9 @@ class Dataset:
         for the others).
       entropy: toy datasets only: the true (differential or Shannon) entropy
         in nats.
+      modes: Gaussian-mixture toy2d data only (ring, 25gaussians, 8gaussians): a
+        `genjax.data.toy2d.Modes` of the centres [K, 2] and the common std, for
+        mode-coverage metrics.
       tokens: values are integer token ids 0..num_levels-1 (toy_markov), not
         pixel levels: they are modelled as classes and must not be scaled to
         [0, 1], dequantized or binarized.
@@ -102,3 +106,4 @@ class Dataset:
     log_density: Callable[[np.ndarray], np.ndarray] | None = None
     entropy: float | None = None
     tokens: bool = False
+    modes: Any = None

@@ -36,6 +36,7 @@ def _load_toy2d(options: DataOptions, toy_name: str) -> Dataset:
         num_levels=None,
         log_density=toy.log_density,
         entropy=toy.entropy,
+        modes=toy.modes,
     )
 
 

@@ -62,6 +62,13 @@ from scipy import special
 _MAX_KERNEL_ELEMENTS = 4_000_000
 
 
+class Modes(NamedTuple):
+    """The components of an equal-weight isotropic Gaussian mixture: ``centers`` [K, 2], ``std``."""
+
+    centers: np.ndarray
+    std: float
+
+
 @dataclasses.dataclass(frozen=True)
 class Toy2D:
     """A 2-D distribution: sampler, exact log-density and entropy (nats)."""
@@ -70,6 +77,8 @@ class Toy2D:
     sample: Callable[[np.random.Generator, int], np.ndarray]  # -> [n, 2] float32
     log_density: Callable[[np.ndarray], np.ndarray]  # [N, 2] -> [N] float64
     entropy: float
+    # Gaussian mixtures only: the centres [K, 2] and the common std, for mode-coverage metrics.
+    modes: Modes | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -289,6 +298,7 @@ class _Spec(NamedTuple):
     entropy: float  # nats, from compute_entropy (tests recompute it)
     noise_std: float  # sets the entropy grid spacing (noise_std / 3)
     box: tuple[float, float]  # entropy grid box per axis: support + 10 noise stds
+    modes: Modes | None = None  # mixtures of Gaussians: their centres and std
 
 
 _SPECS = {
@@ -297,15 +307,21 @@ _SPECS = {
         2.8315783605264606,
         0.5 / math.sqrt(2),
         (-6.5, 6.5),
+        Modes(_ring_centers(8, 2 * math.sqrt(2)), 0.5 / math.sqrt(2)),
     ),
     "25gaussians": _Spec(
-        lambda: _gaussian_mixture(_GRID_CENTERS, 0.05), 0.06528834416959328, 0.05, (-4.5, 4.5)
+        lambda: _gaussian_mixture(_GRID_CENTERS, 0.05),
+        0.06528834416959328,
+        0.05,
+        (-4.5, 4.5),
+        Modes(_GRID_CENTERS.astype(np.float64), 0.05),
     ),
     "ring": _Spec(
         lambda: _gaussian_mixture(_ring_centers(8, 2.0), 0.02),
         -2.906727402767081,
         0.02,
         (-2.25, 2.25),
+        Modes(_ring_centers(8, 2.0), 0.02),
     ),
     "two_moons": _Spec(_two_moons, 2.3938791962013695, 0.2, (-5.0, 5.0)),
     # Uniform on total area 32: the entropy is log 32 exactly.
@@ -362,4 +378,5 @@ class _Named:
 
 def get(name: str) -> Toy2D:
     """The toy dataset ``name`` (one of :data:`NAMES`); raises KeyError otherwise."""
-    return Toy2D(name, _Named(name, 0), _Named(name, 1), _SPECS[name].entropy)
+    spec = _SPECS[name]
+    return Toy2D(name, _Named(name, 0), _Named(name, 1), spec.entropy, spec.modes)

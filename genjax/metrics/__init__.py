@@ -1,5 +1,6 @@
 """Evaluation metrics as pure functions of arrays."""
 
 from genjax.metrics.likelihood import bits_per_dim, perplexity
+from genjax.metrics.sample_quality import median_bandwidth, mmd, mode_coverage, rbf_kernel
 
-__all__ = ["bits_per_dim", "perplexity"]
+__all__ = ["bits_per_dim", "median_bandwidth", "mmd", "mode_coverage", "perplexity", "rbf_kernel"]

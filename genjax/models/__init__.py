@@ -18,6 +18,7 @@ from genjax.models.bundle import GenerativeModel, LossFn, masked_mean
 _REGISTRY: dict[str, str] = {
     "autoregressive": "genjax.models.autoregressive.family:build",
     "flow": "genjax.models.flow:build",
+    "gan": "genjax.models.gan.family:build",
     "vae": "genjax.models.vae:build",
 }
 

@@ -113,6 +113,21 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
         config.eval.get("num_samples", default_num_samples) if "eval" in config else default_num_samples
     )
 
+    eval_cfg = config.get("eval", {})
+    # Families without a likelihood (GANs) are judged by their samples; others on request.
+    sample_metrics = eval_cfg.get("sample_metrics", model.log_prob is None)
+    num_quality_samples = eval_cfg.get("num_quality_samples", 2_500)
+    cached_test_x = []
+
+    def quality_test_x():
+        if not cached_test_x:
+            cached_test_x.append(
+                evaluation.test_examples(
+                    data_lib.eval_batches(dataset, config.data, split="test"), num_quality_samples
+                )
+            )
+        return cached_test_x[0]
+
     def run_eval(max_batches=None):
         results = evaluation.evaluate(
             model,
@@ -130,6 +145,18 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
             eval_step=eval_step,
             max_batches=max_batches,
         )
+        if sample_metrics:
+            results.update(
+                evaluation.sample_quality(
+                    model,
+                    state.eval_params(),
+                    quality_test_x(),
+                    seed=seed,
+                    step=step,
+                    num_samples=num_quality_samples,
+                    modes=dataset.modes,
+                )
+            )
         writer.write_scalars(step, results, split="test")
         return results
 

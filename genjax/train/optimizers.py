@@ -6,18 +6,24 @@ Fields (each optional but ``learning_rate``):
   schedule        constant | cosine | warmup_cosine            (default constant)
   warmup_steps    for warmup_cosine                            (default 0)
   b1, b2          Adam moments                                 (default 0.9, 0.999)
+  eps_root        adam / adamw: inside the square root; > 0 makes the update
+                  differentiable at zero gradients (unrolled GANs)  (default 0)
   weight_decay    adamw / lamb                                 (default 1e-4)
   momentum        sgd                                          (default 0.0)
   grad_clip_norm  clip the global gradient norm, 0 = off       (default 0)
   updates_per_step  updates this player takes per train step, e.g. WGAN's n_critic
+  weight_clip     after each update, clip every parameter to [-c, c], 0 = off  (default 0)
+                  (the original WGAN's Lipschitz constraint on the critic)
 """
 
 from __future__ import annotations
 
+import jax
 import ml_collections
 import optax
 
 from genjax.errors import ConfigError
+from genjax.losses.gan import clip_weights
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "lamb")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
@@ -49,6 +55,23 @@ def make_schedule(opt: ml_collections.ConfigDict, field: str, total_steps: int) 
     raise ConfigError(f"{field}.schedule: got {schedule!r}; allowed: {', '.join(SCHEDULES)}")
 
 
+def clip_params(clip: float) -> optax.GradientTransformation:
+    """A projection after the update: parameters land in ``[-clip, clip]`` (WGAN, Arjovsky et al. 2017).
+
+    Written as an update, ``clip(p + u) - p``, so the train step stays the only
+    place that applies updates.
+    """
+
+    def update(updates, state, params):
+        if params is None:
+            raise ValueError("clip_params needs the parameters: pass params to update()")
+        clipped = clip_weights(optax.apply_updates(params, updates), clip)
+        projected = jax.tree.map(lambda new, old: new - old, clipped, params)
+        return projected, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.GradientTransformation:
     """The optax transformation for one player, validated with one-line errors."""
     field = f"optim.{player}"
@@ -59,12 +82,15 @@ def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.Grad
     updates = max(updates_per_step(config, player), 1)
     schedule = make_schedule(opt, field, config.train.num_steps * updates)
     if name == "adam":
-        tx = optax.adam(schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999))
+        tx = optax.adam(
+            schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999), eps_root=opt.get("eps_root", 0.0)
+        )
     elif name == "adamw":
         tx = optax.adamw(
             schedule,
             b1=opt.get("b1", 0.9),
             b2=opt.get("b2", 0.999),
+            eps_root=opt.get("eps_root", 0.0),
             weight_decay=opt.get("weight_decay", 1e-4),
         )
     elif name == "sgd":
@@ -78,6 +104,9 @@ def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.Grad
     clip = opt.get("grad_clip_norm", 0.0)
     if clip:
         tx = optax.chain(optax.clip_by_global_norm(_positive_number(clip, f"{field}.grad_clip_norm")), tx)
+    weight_clip = opt.get("weight_clip", 0.0)
+    if weight_clip:
+        tx = optax.chain(tx, clip_params(_positive_number(weight_clip, f"{field}.weight_clip")))
     return tx
 
 

@@ -38,6 +38,7 @@ PURPOSE_INIT = 0
 PURPOSE_LOSS = 1
 PURPOSE_EVAL = 2
 PURPOSE_SAMPLE = 3
+PURPOSE_QUALITY = 4
 
 
 def step_key(seed: int, step, purpose: int) -> Array:

@@ -1,7 +1,11 @@
 """Run by test_step.py in a subprocess with 8 simulated CPU devices.
 
-Takes the same VAE train step on a 1-device mesh and on the 8-device mesh from
-the same state and batch, and prints the largest differences as JSON.
+Takes the same train step on a 1-device mesh and on the 8-device mesh from the
+same state and batch, for a one-player VAE and a two-player GAN (WGAN-GP with
+two critic updates per step, a DCGAN whose generator normalises with batch
+statistics and whose critic sees the minibatch standard deviation, so both
+reduce across the sharded batch), and prints the largest differences as JSON,
+one line per family.
 """
 
 import json
@@ -10,17 +14,23 @@ import types
 import jax
 import numpy as np
 
+from experiments.configs import gan as gan_config
 from experiments.configs import vae as vae_config
 from genjax import models
 from genjax.train.optimizers import make_optimizers
 from genjax.train.step import init_train_state, make_mesh, make_train_step
 
 
-def main():
-    assert jax.device_count() == 8, jax.devices()
-    config = vae_config.get_config("smoke")
+def _gan_config():
+    config = gan_config.get_config("wgan_gp_digits")
+    config.model.update(features=4, latent_dim=4, minibatch_std=True)
+    config.optim.discriminator.updates_per_step = 2
+    config.train.ema_decay = 0.9
+    return config
+
+
+def compare(config, dataset) -> dict:
     config.data.batch_size = 64
-    dataset = types.SimpleNamespace(element_shape=(8, 8, 1), num_levels=2, log_density=None)
     model = models.build(config, dataset)
     optimizers = make_optimizers(config, model.players)
     rng = np.random.default_rng(0)
@@ -39,17 +49,23 @@ def main():
     max_rel = max(
         float(np.max(np.abs(a - b) / (np.abs(a) + 1e-3))) for a, b in zip(leaves_1, leaves_8, strict=True)
     )
-    print(
-        json.dumps(
-            {
-                "max_abs": max_abs,
-                "max_rel": max_rel,
-                "loss_1": results[1][2]["loss"].tolist(),
-                "loss_8": results[8][2]["loss"].tolist(),
-                "devices": [results["sharding1"], results["sharding8"]],
-            }
-        )
+    losses = sorted(name for name in results[1][2] if name.endswith("loss"))
+    return {
+        "max_abs": max_abs,
+        "max_rel": max_rel,
+        "losses_1": {name: results[1][2][name].tolist() for name in losses},
+        "losses_8": {name: results[8][2][name].tolist() for name in losses},
+        "devices": [results["sharding1"], results["sharding8"]],
+    }
+
+
+def main():
+    assert jax.device_count() == 8, jax.devices()
+    dataset = types.SimpleNamespace(
+        name="digits", element_shape=(8, 8, 1), num_levels=2, log_density=None, tokens=False
     )
+    for family, config in (("vae", vae_config.get_config("smoke")), ("gan", _gan_config())):
+        print(json.dumps({"family": family, **compare(config, dataset)}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,216 @@
+"""The GAN family: a generator and a discriminator, each minimising its own cost.
+
+Config (``model.*``, with ``model.name = "gan"``):
+
+=====================  ==========================================================
+``architecture``       ``mlp`` (any data, flattened) | ``dcgan`` (images, H and W
+                       divisible by 4: 8x8 digits, 28x28 MNIST, 32x32 CIFAR-10)
+``loss``               ``minimax`` | ``non_saturating`` | ``wasserstein`` |
+                       ``hinge`` | ``least_squares`` | ``fgan``
+``divergence``         f-GAN only: ``kl`` | ``reverse_kl`` | ``jensen_shannon`` |
+                       ``pearson_chi2`` | ``squared_hellinger`` | ``total_variation``
+``fgan_generator``     f-GAN only: ``saddle`` (-E f*(T)) | ``alternative`` (-E T)
+``gradient_penalty``   WGAN-GP weight lambda on random interpolates, 0 = off
+``r1_penalty``         R1 weight gamma: gamma/2 E ||grad D(real)||^2, 0 = off
+``unrolled_steps``     k > 0: the generator's cost is taken after k optimiser steps
+                       of the discriminator, differentiated through (Metz et al.)
+``latent_dim``         size of z ~ N(0, I)
+``generator_hidden``, ``discriminator_hidden``   MLP widths
+``features``           DCGAN base width F (generator 2F -> F, critic F -> 2F)
+``generator_norm``     DCGAN generator: ``batch`` (batch statistics) | ``none``
+``discriminator_norm`` DCGAN critic: ``none`` | ``layer``
+``minibatch_std``      append the minibatch standard deviation feature to the critic
+=====================  ==========================================================
+
+WGAN's weight clipping is a property of the critic's optimiser
+(``optim.discriminator.weight_clip``) and n_critic of its update count
+(``optim.discriminator.updates_per_step``); an EMA of the parameters
+(``train.ema_decay``) is what evaluation and sampling then use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from genjax.errors import ConfigError
+from genjax.losses import fgan as fgan_losses
+from genjax.losses import gan as gan_losses
+from genjax.models.bundle import Batch, GenerativeModel, Params
+from genjax.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from genjax.models.gan.mlp import MLPDiscriminator, MLPGenerator
+
+Array = jax.Array
+ARCHITECTURES = ("mlp", "dcgan")
+LOSSES = (*gan_losses.KINDS, "fgan")
+FGAN_GENERATOR_COSTS = ("saddle", "alternative")
+
+
+def _choice(m: ml_collections.ConfigDict, field: str, allowed: tuple[str, ...]) -> str:
+    value = m.get(field)
+    if value not in allowed:
+        raise ConfigError(f"model.{field}: got {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _non_negative(m: ml_collections.ConfigDict, field: str, *, integer: bool = False):
+    value = m.get(field, 0)
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+        kind = "integer" if integer else "number"
+        raise ConfigError(f"model.{field}: got {value!r}; must be a non-negative {kind}")
+    return value
+
+
+def validate(config: ml_collections.ConfigDict, dataset) -> None:
+    """One-line ConfigErrors for every model field the family reads."""
+    m = config.model
+    architecture = _choice(m, "architecture", ARCHITECTURES)
+    loss = _choice(m, "loss", LOSSES)
+    if loss == "fgan":
+        _choice(m, "divergence", tuple(fgan_losses.F_DIVERGENCES))
+        _choice(m, "fgan_generator", FGAN_GENERATOR_COSTS)
+    for field in ("gradient_penalty", "r1_penalty"):
+        _non_negative(m, field)
+    _non_negative(m, "unrolled_steps", integer=True)
+    latent = m.get("latent_dim")
+    if isinstance(latent, bool) or not isinstance(latent, int) or latent <= 0:
+        raise ConfigError(f"model.latent_dim: got {latent!r}; must be a positive integer")
+    if dataset.tokens:
+        raise ConfigError(f"data.name: {dataset.name!r} holds tokens; GANs here model continuous values")
+    shape = tuple(dataset.element_shape)
+    if architecture == "dcgan":
+        if len(shape) != 3 or shape[0] % 4 or shape[1] % 4:
+            raise ConfigError(
+                f"model.architecture: dcgan needs images [H, W, C] with H and W divisible by 4; "
+                f"{dataset.name!r} has element shape {shape}"
+            )
+        _choice(m, "generator_norm", ("batch", "none"))
+        # No batch norm in the critic: it would couple examples and break per-example penalties.
+        _choice(m, "discriminator_norm", ("none", "layer"))
+
+
+def _networks(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], images_in_unit_range: bool):
+    num_dims = math.prod(element_shape)
+    if m.architecture == "mlp":
+        generator = MLPGenerator(hidden=tuple(m.generator_hidden), output_dim=num_dims)
+        discriminator = MLPDiscriminator(
+            hidden=tuple(m.discriminator_hidden), minibatch_std=bool(m.minibatch_std)
+        )
+        return generator, discriminator, True
+    generator = DCGANGenerator(
+        image_shape=element_shape,
+        features=m.features,
+        norm=m.generator_norm,
+        output="sigmoid" if images_in_unit_range else "none",
+    )
+    discriminator = DCGANDiscriminator(
+        features=m.features, norm=m.discriminator_norm, minibatch_std=bool(m.minibatch_std)
+    )
+    return generator, discriminator, False
+
+
+def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+    """The GAN bundle: players ``discriminator`` then ``generator``, in that update order."""
+    validate(config, dataset)
+    m = config.model
+    element_shape = tuple(dataset.element_shape)
+    in_unit_range = dataset.num_levels is not None  # pixel data is scaled to [0, 1]
+    generator, discriminator, flat = _networks(m, element_shape, in_unit_range)
+
+    def to_data(flat_or_image: Array) -> Array:
+        out = flat_or_image.reshape(-1, *element_shape)
+        # An MLP generator on images ends in a sigmoid so samples live where the data do.
+        return jax.nn.sigmoid(out) if flat and in_unit_range else out
+
+    def to_critic(x: Array) -> Array:
+        return x.reshape(x.shape[0], -1) if flat else x
+
+    def generate(generator_params, z: Array) -> Array:
+        return to_data(generator.apply(generator_params, z))
+
+    def critic(discriminator_params, x: Array) -> Array:
+        return discriminator.apply(discriminator_params, to_critic(x))
+
+    def latents(rng: Array, num: int) -> Array:
+        return jax.random.normal(rng, (num, m.latent_dim))
+
+    def init(rng: Array, batch: Batch) -> Params:
+        g_key, d_key = jax.random.split(rng)
+        z = latents(g_key, batch["x"].shape[0])
+        generator_params = generator.init(g_key, z)
+        discriminator_params = discriminator.init(d_key, to_critic(batch["x"]))
+        return {"discriminator": discriminator_params, "generator": generator_params}
+
+    def adversarial_cost(real_logits: Array, fake_logits: Array) -> Array:
+        if m.loss == "fgan":
+            return fgan_losses.fgan_discriminator_loss(real_logits, fake_logits, m.divergence)
+        return gan_losses.discriminator_loss(real_logits, fake_logits, m.loss)
+
+    def discriminator_cost(discriminator_params, real: Array, fake: Array, rng: Array):
+        """The critic's full cost (adversarial term plus penalties) and its metrics."""
+        real_logits, fake_logits = critic(discriminator_params, real), critic(discriminator_params, fake)
+        cost = adversarial_cost(real_logits, fake_logits)
+        metrics = {"real_output": jnp.mean(real_logits), "fake_output": jnp.mean(fake_logits)}
+        critic_fn = lambda x: critic(discriminator_params, x)
+        if m.gradient_penalty:
+            penalty = gan_losses.gradient_penalty(critic_fn, real, fake, rng)
+            cost = cost + m.gradient_penalty * penalty
+            metrics["gradient_penalty"] = penalty
+        if m.r1_penalty:
+            penalty = gan_losses.r1_penalty(critic_fn, real)
+            cost = cost + 0.5 * m.r1_penalty * penalty
+            metrics["r1_penalty"] = penalty
+        return cost, metrics
+
+    def discriminator_loss(params: Params, batch: Batch, rng: Array):
+        z_key, penalty_key = jax.random.split(rng)
+        fake = generate(params["generator"], latents(z_key, batch["x"].shape[0]))
+        return discriminator_cost(params["discriminator"], batch["x"], fake, penalty_key)
+
+    def generator_cost(discriminator_params, fake: Array) -> Array:
+        fake_logits = critic(discriminator_params, fake)
+        if m.loss == "fgan":
+            return fgan_losses.fgan_generator_loss(fake_logits, m.divergence, kind=m.fgan_generator)
+        return gan_losses.generator_loss(fake_logits, m.loss)
+
+    unroll_optimizer = None
+    if m.unrolled_steps:
+        from genjax.train.optimizers import make_optimizer  # the critic's own optimiser, unrolled
+
+        unroll_config = config.copy_and_resolve_references()
+        # Adam's sqrt(v) has an infinite derivative at v = 0; eps_root keeps the unroll differentiable.
+        unroll_config.optim.discriminator.eps_root = max(
+            config.optim.discriminator.get("eps_root", 0.0), 1e-12
+        )
+        unroll_optimizer = make_optimizer(unroll_config, "discriminator")
+
+    def generator_loss(params: Params, batch: Batch, rng: Array):
+        z_key, penalty_key = jax.random.split(rng)
+        fake = generate(params["generator"], latents(z_key, batch["x"].shape[0]))
+        if not m.unrolled_steps:
+            return generator_cost(params["discriminator"], fake), {}
+        cost = gan_losses.unrolled_generator_loss(
+            lambda d: generator_cost(d, fake),
+            lambda d: discriminator_cost(d, batch["x"], fake, penalty_key)[0],
+            params["discriminator"],
+            init_fn=unroll_optimizer.init,
+            update_fn=unroll_optimizer.update,
+            num_steps=m.unrolled_steps,
+        )
+        return cost, {"unrolled_from": generator_cost(params["discriminator"], fake)}
+
+    def sample(params: Params, rng: Array, num_samples: int) -> Array:
+        """`[N, *element_shape]` generator samples (drawn as one batch: batch statistics see all N)."""
+        return generate(params["generator"], latents(rng, num_samples))
+
+    return GenerativeModel(
+        init=init,
+        losses={"discriminator": discriminator_loss, "generator": generator_loss},
+        sample=sample,
+        log_prob=None,
+        element_shape=element_shape,
+    )
