@@ -113,3 +113,22 @@ def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path):
         assert train["contenders"]["torch.compile"]["unavailable"].startswith("unavailable:")
         assert all(ratio["median"] > 0 for ratio in train["ratios"].values())
     assert "| genjax K=2 |" in result.stdout and "| genjax fori_loop |" in result.stdout
+
+
+def test_gan_speed_smoke_run_times_the_same_dcgan_on_both_sides(tmp_path):
+    pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
+    out = tmp_path / "gan_speed.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    command = ["-m", "experiments.benchmarks.gan_speed", "--smoke", f"--json={out}"]
+    result = subprocess.run(
+        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    case = json.loads(out.read_text())["cases"]["digits8"]
+    contenders = case["contenders"]
+    # Same parameter count, and copied parameters give the same images and critic outputs.
+    assert contenders["genjax"]["params"] == contenders["torch_eager"]["params"]
+    assert contenders["torch_eager"]["max_abs_gap_same_params"] < 1e-4
+    for name in ("genjax", "torch_eager", "torch_same_work", "torch_fused"):
+        assert len(contenders[name]["rounds_ms"]) == 2 and min(contenders[name]["rounds_ms"]) > 0, name
+    assert all(ratio["median"] > 0 for ratio in case["speedup_genjax_over_torch"].values())
