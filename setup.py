@@ -29,7 +29,7 @@ setup(
         "tensorboardX",  # pure-Python TensorBoard event writer (clu's writers import TF)
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "ruff"],
         # PyTorch (and normflows' flows) are only the peers in experiments/benchmarks;
         # genjax never imports them.
         "benchmark": ["torch", "normflows"],

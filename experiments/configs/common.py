@@ -9,6 +9,17 @@ import ml_collections
 from ml_collections import config_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The toy2d densities (genjax.data.toy2d.NAMES), as config variant suffixes.
+TOY2D = (
+    "8gaussians",
+    "25gaussians",
+    "ring",
+    "two_moons",
+    "checkerboard",
+    "swiss_roll",
+    "pinwheel",
+    "circles",
+)
 
 
 def shared_data_path(filename: str) -> str:

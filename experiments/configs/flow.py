@@ -27,19 +27,9 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs.common import adam, base_config, shared_data_path, split_variant
+from experiments.configs.common import TOY2D, adam, base_config, shared_data_path, split_variant
 
 ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
-TOY2D = (
-    "8gaussians",
-    "25gaussians",
-    "ring",
-    "two_moons",
-    "checkerboard",
-    "swiss_roll",
-    "pinwheel",
-    "circles",
-)
 IMAGES = ("digits", "binarized_mnist", "tfds_mnist", "tfds_cifar10")
 VARIANTS = ("smoke", *(f"{arch}_{data}" for arch in ARCHITECTURES for data in TOY2D + IMAGES))
 

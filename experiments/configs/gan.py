@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs.common import adam, base_config, shared_data_path, split_variant
+from experiments.configs.common import TOY2D, adam, base_config, shared_data_path, split_variant
 
 F_DIVERGENCES = (
     "kl",
@@ -50,16 +50,6 @@ RECIPES = (
     "unrolled",
     "r1",
     *(f"fgan_{name}" for name in F_DIVERGENCES),
-)
-TOY2D = (
-    "8gaussians",
-    "25gaussians",
-    "ring",
-    "two_moons",
-    "checkerboard",
-    "swiss_roll",
-    "pinwheel",
-    "circles",
 )
 IMAGES = ("digits", "binarized_mnist", "tfds_mnist", "tfds_cifar10")
 VARIANTS = ("smoke", *(f"{recipe}_{data}" for recipe in RECIPES for data in TOY2D + IMAGES))

@@ -131,3 +131,20 @@ def test_samplers_are_deterministic_and_picklable():
         sample, log_density = pickle.loads(pickle.dumps((toy.sample, toy.log_density)))
         np.testing.assert_array_equal(sample(np.random.default_rng(5), 100), first)
         np.testing.assert_array_equal(log_density(first), toy.log_density(first))
+
+
+@pytest.mark.parametrize("name", ["ring", "25gaussians", "8gaussians"])
+def test_mixture_modes_are_the_sampler_components(name):
+    """``modes`` (used by mode-coverage metrics) are the centres and std the sampler draws from."""
+    toy = toy2d.get(name)
+    samples = toy.sample(np.random.default_rng(0), 20_000).astype(np.float64)
+    distances = np.linalg.norm(samples[:, None, :] - toy.modes.centers[None], axis=-1)
+    nearest = distances.argmin(axis=1)
+    offsets = samples - toy.modes.centers[nearest]
+    counts = np.bincount(nearest, minlength=len(toy.modes.centers))
+    # Equal weights: every component gets N/K samples up to binomial noise.
+    expected = len(samples) / len(counts)
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+    # Isotropic with the stated std (8gaussians' wide components overlap: only its spread is checked).
+    np.testing.assert_allclose(offsets.std(axis=0), toy.modes.std, rtol=0.05 if name != "8gaussians" else 0.2)
+    assert toy2d.get("two_moons").modes is None
