@@ -9,6 +9,10 @@ from genjax.train import train_and_evaluate
 def _config(num_steps: int):
     config = gan_config.get_config("smoke")
     config.optim.discriminator.updates_per_step = 2  # n_critic, restored and continued exactly
+    # The toy configs decay the learning rate over train.num_steps; the 10-step first leg must
+    # follow the 20-step schedule, so the comparison uses a constant rate.
+    for player in ("discriminator", "generator"):
+        config.optim[player].schedule = "constant"
     config.train.update(
         num_steps=num_steps, ema_decay=0.9, log_every=10, sample_every=0, eval_every=0, checkpoint_every=10
     )
