@@ -41,12 +41,10 @@ flags.mark_flag_as_required("workdir")
 
 def split_images(dataset, data_config, split: str):
     """All of a finite split's images `[N, H, W, C]` in the model's space ([0, 1])."""
-    import numpy as np
-
     from genjax import data as data_lib
+    from genjax.train.evaluation import first_examples
 
-    batches = data_lib.eval_batches(dataset, data_config, split=split, batch_size=500)
-    return np.concatenate([np.asarray(b["x"])[np.asarray(b["mask"]) > 0] for b in batches])
+    return first_examples(data_lib.eval_batches(dataset, data_config, split=split, batch_size=500))
 
 
 def mmd_to_test(samples, test, reference) -> dict:

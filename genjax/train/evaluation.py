@@ -86,14 +86,14 @@ def evaluate(
     return results
 
 
-def test_examples(batches, num: int) -> np.ndarray:
-    """The first ``num`` real (unmasked) test examples `[<=num, ...]` from host eval batches."""
+def first_examples(batches, num: int | None = None) -> np.ndarray:
+    """The first ``num`` (all when None) real, unmasked examples `[<=num, ...]` of host eval batches."""
     rows, total = [], 0
     for batch in batches:
         real = np.asarray(batch["x"])[np.asarray(batch["mask"]) > 0]
-        rows.append(real[: num - total])
+        rows.append(real if num is None else real[: num - total])
         total += len(rows[-1])
-        if total >= num:
+        if num is not None and total >= num:
             break
     return np.concatenate(rows)
 

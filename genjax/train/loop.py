@@ -122,7 +122,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
     def quality_test_x():
         if not cached_test_x:
             cached_test_x.append(
-                evaluation.test_examples(
+                evaluation.first_examples(
                     data_lib.eval_batches(dataset, config.data, split="test"), num_quality_samples
                 )
             )
