@@ -36,6 +36,14 @@ class GenerativeModel:
         per-example test metrics (e.g. the ELBO beside the IWAE estimate). The
         loop averages them over the test split, honouring ``batch["mask"]``.
       element_shape: shape of one example, e.g. ``(8, 8, 1)`` or ``(2,)``.
+      init_model_state: optional ``(rng, batch) -> model_state``: arrays the model
+        carries between steps without differentiating them, e.g. persistent
+        Langevin chains or a replay buffer for contrastive divergence. They live in
+        ``TrainState.model_state``, so checkpoints hold them and resume is exact.
+      advance_model_state: optional ``(params, model_state, batch, rng) ->
+        (model_state, batch)``, run at the start of every train step before any
+        loss: it may advance the chains with the current parameters and add
+        entries to the batch (e.g. ``"x_model"``) that the losses read.
     """
 
     init: Callable[[Array, Batch], Params]
@@ -44,6 +52,8 @@ class GenerativeModel:
     log_prob: Callable[[Params, Batch, Array], Array] | None
     element_shape: tuple[int, ...]
     eval_metrics: Callable[[Params, Batch, Array], dict[str, Array]] | None = None
+    init_model_state: Callable[[Array, Batch], Any] | None = None
+    advance_model_state: Callable[[Params, Any, Batch, Array], tuple[Any, Batch]] | None = None
 
     @property
     def players(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import jax
 
 @flax.struct.dataclass
 class TrainState:
-    """Step counter, per-player parameters and optimizer states, optional EMA.
+    """Step counter, per-player parameters and optimizer states, optional EMA and model state.
 
     Randomness is not stored: every key is derived as
     ``fold_in(fold_in(seed_key, step), purpose)``, and data batches are a pure
@@ -22,12 +22,15 @@ class TrainState:
       params: ``{player: pytree}``.
       opt_state: ``{player: optax state}``.
       ema_params: exponential moving average of ``params`` or None when disabled.
+      model_state: the family's non-differentiated arrays (persistent chains, a
+        replay buffer; see `GenerativeModel.init_model_state`) or None.
     """
 
     step: jax.Array
     params: dict[str, Any]
     opt_state: dict[str, Any]
     ema_params: dict[str, Any] | None = None
+    model_state: Any = None
 
     def eval_params(self) -> dict[str, Any]:
         """The parameters used for evaluation and sampling: EMA when kept."""

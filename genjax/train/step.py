@@ -39,6 +39,7 @@ PURPOSE_LOSS = 1
 PURPOSE_EVAL = 2
 PURPOSE_SAMPLE = 3
 PURPOSE_QUALITY = 4
+PURPOSE_MODEL_STATE = 5
 
 
 def step_key(seed: int, step, purpose: int) -> Array:
@@ -71,7 +72,8 @@ def init_train_state(
     ema: bool,
 ) -> TrainState:
     """Initial state from one (unstacked) example batch; pure, so it can be jitted."""
-    params = model.init(step_key(seed, 0, PURPOSE_INIT), batch)
+    init_key = step_key(seed, 0, PURPOSE_INIT)
+    params = model.init(init_key, batch)
     opt_state = {player: optimizers[player].init(params[player]) for player in model.players}
     return TrainState(
         step=jnp.zeros((), jnp.int32),
@@ -79,6 +81,12 @@ def init_train_state(
         opt_state=opt_state,
         # A copy, not an alias: the step donates the state, and one buffer cannot be donated twice.
         ema_params=jax.tree.map(jnp.copy, params) if ema else None,
+        model_state=(
+            None
+            if model.init_model_state is None
+            # Not step 0's PURPOSE_MODEL_STATE key: the first step's chain noise uses that one.
+            else model.init_model_state(jax.random.fold_in(init_key, PURPOSE_MODEL_STATE), batch)
+        ),
     )
 
 
@@ -103,6 +111,11 @@ def make_single_step(
         params = dict(state.params)
         opt_state = dict(state.opt_state)
         metrics: dict[str, Array] = {}
+        model_state = state.model_state
+        if model.advance_model_state is not None:
+            # Chains move with the parameters of the step's start, before any player updates.
+            state_key = step_key(seed, state.step, PURPOSE_MODEL_STATE)
+            model_state, batch = model.advance_model_state(params, model_state, batch, state_key)
         for player_index, player in enumerate(players):
             for update_index in range(updates_per_step[player]):
                 rng = jax.random.fold_in(base_key, player_index * 1024 + update_index)
@@ -121,7 +134,11 @@ def make_single_step(
         if ema_params is not None:
             ema_params = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params, params)
         new_state = state.replace(
-            step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema_params
+            step=state.step + 1,
+            params=params,
+            opt_state=opt_state,
+            ema_params=ema_params,
+            model_state=model_state,
         )
         return new_state, metrics
 

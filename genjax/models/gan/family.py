@@ -40,6 +40,7 @@ from genjax.errors import ConfigError
 from genjax.losses import fgan as fgan_losses
 from genjax.losses import gan as gan_losses
 from genjax.models.bundle import Batch, GenerativeModel, Params
+from genjax.models.fields import choice, number
 from genjax.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.models.gan.mlp import MLPDiscriminator, MLPGenerator
 
@@ -49,36 +50,18 @@ LOSSES = (*gan_losses.KINDS, "fgan")
 FGAN_GENERATOR_COSTS = ("saddle", "alternative")
 
 
-def _choice(m: ml_collections.ConfigDict, field: str, allowed: tuple[str, ...]) -> str:
-    value = m.get(field)
-    if value not in allowed:
-        raise ConfigError(f"model.{field}: got {value!r}; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _non_negative(m: ml_collections.ConfigDict, field: str, *, integer: bool = False):
-    value = m.get(field, 0)
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-        kind = "integer" if integer else "number"
-        raise ConfigError(f"model.{field}: got {value!r}; must be a non-negative {kind}")
-    return value
-
-
 def validate(config: ml_collections.ConfigDict, dataset) -> None:
     """One-line ConfigErrors for every model field the family reads."""
     m = config.model
-    architecture = _choice(m, "architecture", ARCHITECTURES)
-    loss = _choice(m, "loss", LOSSES)
+    architecture = choice(m, "architecture", ARCHITECTURES)
+    loss = choice(m, "loss", LOSSES)
     if loss == "fgan":
-        _choice(m, "divergence", tuple(fgan_losses.F_DIVERGENCES))
-        _choice(m, "fgan_generator", FGAN_GENERATOR_COSTS)
+        choice(m, "divergence", tuple(fgan_losses.F_DIVERGENCES))
+        choice(m, "fgan_generator", FGAN_GENERATOR_COSTS)
     for field in ("gradient_penalty", "r1_penalty"):
-        _non_negative(m, field)
-    _non_negative(m, "unrolled_steps", integer=True)
-    latent = m.get("latent_dim")
-    if isinstance(latent, bool) or not isinstance(latent, int) or latent <= 0:
-        raise ConfigError(f"model.latent_dim: got {latent!r}; must be a positive integer")
+        number(m, field)
+    number(m, "unrolled_steps", integer=True)
+    number(m, "latent_dim", integer=True, positive=True)
     if dataset.tokens:
         raise ConfigError(f"data.name: {dataset.name!r} holds tokens; GANs here model continuous values")
     shape = tuple(dataset.element_shape)
@@ -88,9 +71,9 @@ def validate(config: ml_collections.ConfigDict, dataset) -> None:
                 f"model.architecture: dcgan needs images [H, W, C] with H and W divisible by 4; "
                 f"{dataset.name!r} has element shape {shape}"
             )
-        _choice(m, "generator_norm", ("batch", "none"))
+        choice(m, "generator_norm", ("batch", "none"))
         # No batch norm in the critic: it would couple examples and break per-example penalties.
-        _choice(m, "discriminator_norm", ("none", "layer"))
+        choice(m, "discriminator_norm", ("none", "layer"))
 
 
 def _networks(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], images_in_unit_range: bool):
