@@ -27,7 +27,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from experiments.benchmarks.reports import write_json
+from experiments.benchmarks.reports import mmd_to_test, split_images, write_json
 from experiments.cli import parse_flags, run_or_exit
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per recipe.")
@@ -37,31 +37,6 @@ _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1000, "Generator samples for 
 _JSON = flags.DEFINE_string("json", None, "Also write the results here.")
 _IMAGES = flags.DEFINE_string("images", None, "Folder for gan_digits_<recipe>.png sample grids.")
 flags.mark_flag_as_required("workdir")
-
-
-def split_images(dataset, data_config, split: str):
-    """All of a finite split's images `[N, H, W, C]` in the model's space ([0, 1])."""
-    from genjax import data as data_lib
-    from genjax.train.evaluation import first_examples
-
-    return first_examples(data_lib.eval_batches(dataset, data_config, split=split, batch_size=500))
-
-
-def mmd_to_test(samples, test, reference) -> dict:
-    """Unbiased MMD^2 of samples and of the reference (train) images to the test images, one kernel."""
-    import jax.numpy as jnp
-
-    from genjax import metrics
-
-    flat = lambda x: jnp.asarray(x.reshape(len(x), -1), jnp.float32)
-    test = flat(test)
-    bandwidth = metrics.median_bandwidth(test, test)
-    kernel = lambda x, y: metrics.rbf_kernel(x, y, bandwidth=bandwidth)
-    return {
-        "bandwidth": round(float(bandwidth), 4),
-        "mmd_samples_test": float(metrics.mmd(flat(samples), test, kernel)),
-        "mmd_train_test": float(metrics.mmd(flat(reference), test, kernel)),
-    }
 
 
 def benchmark(workdir: str, recipes, num_steps: int, num_samples: int, images: str | None) -> dict:

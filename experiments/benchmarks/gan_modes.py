@@ -26,7 +26,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from experiments.benchmarks.reports import write_json
+from experiments.benchmarks.reports import final_samples, save_figure, write_json
 from experiments.cli import parse_flags, run_or_exit
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per (recipe, density, seed).")
@@ -37,44 +37,6 @@ _NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Training steps per run (0: th
 _JSON = flags.DEFINE_string("json", None, "Also write the results here.")
 _FIGURE = flags.DEFINE_string("figure", None, "PNG: samples of each recipe (seed 0) over the true density.")
 flags.mark_flag_as_required("workdir")
-
-
-def final_samples(config, workdir: str, num_samples: int):
-    """`[N, 2]` samples of the trained run's evaluation parameters, and its dataset."""
-    import jax
-    import numpy as np
-
-    from genjax.train.restore import restore_from_workdir
-
-    model, dataset, state, _ = restore_from_workdir(config, workdir)
-    samples = jax.jit(model.sample, static_argnums=2)(state.eval_params(), jax.random.key(1), num_samples)
-    return np.asarray(samples), dataset
-
-
-def save_figure(path: str, rows: list[tuple[str, object, list[tuple[str, object]]]]) -> None:
-    """rows: (density, true log-density, [(recipe, samples [N, 2]), ...]); samples over the density."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from genjax import visualize
-
-    num_cols = max(len(panels) for _, _, panels in rows)
-    figure = Figure(figsize=(2.4 * num_cols, 2.4 * len(rows)), dpi=100)
-    for row, (density, log_density, panels) in enumerate(rows):
-        bounds = (-2.6, 2.6, -2.6, 2.6) if density == "ring" else (-5.0, 5.0, -5.0, 5.0)
-        grid, _ = visualize.density_on_grid(log_density, bounds, 300)
-        for col, (recipe, samples) in enumerate(panels):
-            axes = figure.add_subplot(len(rows), num_cols, row * num_cols + col + 1)
-            axes.imshow(np.exp(grid - grid.max()) ** 0.3, origin="lower", extent=bounds, cmap="Greys")
-            axes.scatter(samples[:, 0], samples[:, 1], s=1, c="tab:red", alpha=0.4)
-            axes.set_xlim(bounds[:2])
-            axes.set_ylim(bounds[2:])
-            axes.set_xticks([])
-            axes.set_yticks([])
-            axes.set_title(f"{density}: {recipe}", fontsize=8)
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
 
 
 def _summary(runs: list[dict]) -> dict:

@@ -95,3 +95,31 @@ def split_variant(
         f"config variant: got {variant!r}; allowed: <architecture>_<data> with architecture in "
         f"{', '.join(architectures)} and data in {', '.join(data)}, or smoke"
     )
+
+
+# The image datasets every image family offers, as config variant suffixes.
+IMAGES = ("digits", "binarized_mnist", "tfds_mnist", "tfds_cifar10")
+
+
+def set_image_data(config: ml_collections.ConfigDict, data: str) -> None:
+    """Points ``config.data`` at one of `IMAGES`: 8x8 digits, the shared 28x28 file, or TFDS."""
+    if data == "digits":
+        config.data.update(name="digits")
+    elif data == "binarized_mnist":
+        config.data.update(name="npz:" + shared_data_path("binarized_mnist.npz"), train_splits="train+valid")
+    elif data in ("tfds_mnist", "tfds_cifar10"):
+        config.data.update(name="tfds:" + data.removeprefix("tfds_"))
+    else:
+        raise ValueError(f"config variant: unknown image data {data!r}; allowed: {', '.join(IMAGES)}")
+
+
+# U-Nets for 28x28 (28 -> 14 -> 7) and Ho et al.'s 32x32 CIFAR-10 model (35.7M parameters).
+UNET_28 = {"channels": 64, "channel_mults": (1, 2, 2), "attention_resolutions": (7,), "num_res_blocks": 2}
+UNET_CIFAR10 = {
+    "channels": 128,
+    "channel_mults": (1, 2, 2, 2),
+    "attention_resolutions": (16,),
+    "num_res_blocks": 2,
+}
+# Intervals of the long 28x28 / 32x32 runs.
+LONG_RUN = {"num_steps": 100_000, "log_every": 1_000, "checkpoint_every": 5_000, "sample_every": 10_000}

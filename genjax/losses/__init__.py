@@ -4,6 +4,21 @@ One file per family; every public name is re-exported here, e.g.
 ``genjax.losses.elbo``.
 """
 
+from genjax.losses.diffusion import (
+    ddpm_bound_terms,
+    ddpm_loss,
+    ddpm_variational_bound,
+    discretized_gaussian_log_prob,
+    normal_kl,
+)
+from genjax.losses.ebm import (
+    ReplayBuffer,
+    contrastive_divergence,
+    nce_loss,
+    replay_buffer_init,
+    replay_buffer_sample,
+    replay_buffer_update,
+)
 from genjax.losses.fgan import (
     F_DIVERGENCES,
     FDivergence,
@@ -26,15 +41,31 @@ from genjax.losses.gan import (
     r1_penalty,
     unrolled_generator_loss,
 )
+from genjax.losses.score import (
+    denoising_score_matching,
+    dsm_target,
+    exact_score_matching,
+    sliced_score_matching,
+    sliced_score_matching_from_projections,
+)
 from genjax.losses.vae import elbo, gaussian_kl, iwae_bound, reparameterize
 
 __all__ = [
-    "F_DIVERGENCES",
     "FDivergence",
+    "F_DIVERGENCES",
+    "ReplayBuffer",
     "clip_weights",
+    "contrastive_divergence",
+    "ddpm_bound_terms",
+    "ddpm_loss",
+    "ddpm_variational_bound",
+    "denoising_score_matching",
     "dequantized_log_prob",
+    "discretized_gaussian_log_prob",
     "discriminator_loss",
+    "dsm_target",
     "elbo",
+    "exact_score_matching",
     "fgan_bound",
     "fgan_discriminator_loss",
     "fgan_generator_loss",
@@ -45,8 +76,15 @@ __all__ = [
     "inverse_logit_transform",
     "iwae_bound",
     "logit_transform",
+    "nce_loss",
+    "normal_kl",
     "r1_penalty",
     "reparameterize",
+    "replay_buffer_init",
+    "replay_buffer_sample",
+    "replay_buffer_update",
+    "sliced_score_matching",
+    "sliced_score_matching_from_projections",
     "uniform_dequantize",
     "unrolled_generator_loss",
 ]

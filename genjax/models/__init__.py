@@ -17,8 +17,11 @@ from genjax.models.bundle import GenerativeModel, LossFn, masked_mean
 # config.model.name -> "module:function"; the function takes (config, dataset).
 _REGISTRY: dict[str, str] = {
     "autoregressive": "genjax.models.autoregressive.family:build",
+    "ddpm": "genjax.models.ddpm:build",
+    "ebm": "genjax.models.ebm:build",
     "flow": "genjax.models.flow:build",
     "gan": "genjax.models.gan.family:build",
+    "score": "genjax.models.score:build",
     "vae": "genjax.models.vae:build",
 }
 

@@ -1,11 +1,12 @@
 """Run by test_step.py in a subprocess with 8 simulated CPU devices.
 
 Takes the same train step on a 1-device mesh and on the 8-device mesh from the
-same state and batch, for a one-player VAE and a two-player GAN (WGAN-GP with
+same state and batch, for a one-player VAE, a two-player GAN (WGAN-GP with
 two critic updates per step, a DCGAN whose generator normalises with batch
 statistics and whose critic sees the minibatch standard deviation, so both
-reduce across the sharded batch), and prints the largest differences as JSON,
-one line per family.
+reduce across the sharded batch) and an EBM trained by contrastive divergence
+from a replay buffer (the buffer, in ``model_state``, is compared too), and
+prints the largest differences as JSON, one line per family.
 """
 
 import json
@@ -14,6 +15,7 @@ import types
 import jax
 import numpy as np
 
+from experiments.configs import ebm as ebm_config
 from experiments.configs import gan as gan_config
 from experiments.configs import vae as vae_config
 from genjax import models
@@ -29,6 +31,12 @@ def _gan_config():
     return config
 
 
+def _ebm_config():
+    config = ebm_config.get_config("cd_replay_digits")
+    config.model.update(hidden=(16,), buffer_size=96, langevin_steps=3)
+    return config
+
+
 def compare(config, dataset) -> dict:
     config.data.batch_size = 64
     model = models.build(config, dataset)
@@ -41,7 +49,7 @@ def compare(config, dataset) -> dict:
         state = init_train_state(model, optimizers, {"x": batches["x"][0]}, seed=0, ema=True)
         step = make_train_step(model, optimizers, config, mesh=mesh)
         state, metrics = step(state, batches)
-        results[num_devices] = jax.device_get((state.params, state.ema_params, metrics))
+        results[num_devices] = jax.device_get((state.params, state.ema_params, state.model_state, metrics))
         results[f"sharding{num_devices}"] = len(mesh.devices.flat)
     leaves_1 = jax.tree.leaves(results[1])
     leaves_8 = jax.tree.leaves(results[8])
@@ -49,12 +57,12 @@ def compare(config, dataset) -> dict:
     max_rel = max(
         float(np.max(np.abs(a - b) / (np.abs(a) + 1e-3))) for a, b in zip(leaves_1, leaves_8, strict=True)
     )
-    losses = sorted(name for name in results[1][2] if name.endswith("loss"))
+    losses = sorted(name for name in results[1][-1] if name.endswith("loss"))
     return {
         "max_abs": max_abs,
         "max_rel": max_rel,
-        "losses_1": {name: results[1][2][name].tolist() for name in losses},
-        "losses_8": {name: results[8][2][name].tolist() for name in losses},
+        "losses_1": {name: results[1][-1][name].tolist() for name in losses},
+        "losses_8": {name: results[8][-1][name].tolist() for name in losses},
         "devices": [results["sharding1"], results["sharding8"]],
     }
 
@@ -64,7 +72,8 @@ def main():
     dataset = types.SimpleNamespace(
         name="digits", element_shape=(8, 8, 1), num_levels=2, log_density=None, tokens=False
     )
-    for family, config in (("vae", vae_config.get_config("smoke")), ("gan", _gan_config())):
+    families = (("vae", vae_config.get_config("smoke")), ("gan", _gan_config()), ("ebm", _ebm_config()))
+    for family, config in families:
         print(json.dumps({"family": family, **compare(config, dataset)}))
 
 

@@ -1,0 +1,186 @@
+"""Energy-based models: contrastive divergence, a replay buffer of chains, and NCE.
+
+An energy ``E_θ(x)`` defines ``p_θ(x) = exp(-E_θ(x)) / Z_θ``. Since
+``∇_θ log Z_θ = -E_{p_θ}[∇_θ E_θ]``, the negative log-likelihood gradient is
+
+    ∇_θ E_data[-log p_θ(x)] = E_data[∇_θ E_θ(x)] - E_{p_θ}[∇_θ E_θ(x)],
+
+which :func:`contrastive_divergence` estimates with samples from an MCMC
+sampler ("model samples"). How those chains are started names the method:
+
+* CD-k (Hinton, 2002): chains start at the data batch.
+* Persistent CD (Tieleman, 2008): chains continue from where the last step
+  left them; here a replay buffer with ``batch_size == N`` and
+  ``reinit_prob = 0``, so every chain is drawn (as a permutation) and advanced.
+* Replay buffer (Du & Mordatch, 2019): a random subset of stored chain ends,
+  each replaced by fresh noise with probability ``reinit_prob`` (5%).
+* Short-run CD (Nijkamp et al., 2019): chains from noise at each step, no
+  buffer; the sampler alone suffices.
+
+Noise-contrastive estimation (Gutmann & Hyvärinen, 2010) instead fits an
+unnormalised model and its log-normaliser by classifying data against samples
+of a known noise density; see :func:`nce_loss`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+__all__ = [
+    "ReplayBuffer",
+    "contrastive_divergence",
+    "nce_loss",
+    "replay_buffer_init",
+    "replay_buffer_sample",
+    "replay_buffer_update",
+]
+
+
+def contrastive_divergence(
+    energy_fn: Callable[[Array], Array],
+    x_data: Array,
+    x_model: Array,
+    *,
+    energy_l2: float = 0.0,
+) -> Array:
+    """``mean E(x_data) - mean E(x_model)`` (+ Du & Mordatch's energy magnitude penalty).
+
+    Sign convention: p ∝ exp(-E), so low energy = high density. Minimising this
+    lowers the energy of data and raises that of model samples; its gradient
+    with respect to the energy's parameters is the maximum-likelihood gradient
+    ``∇_θ E_data[-log p_θ]`` when ``x_model ~ p_θ``. ``x_model`` goes through
+    ``stop_gradient``: no gradient flows into the sampler that produced it.
+    The value itself is not a log-likelihood (log Z is missing) and may be
+    negative.
+
+    Args:
+      energy_fn: ``x [N, ...] -> [N]``.
+      x_data: `[N_data, ...]`.
+      x_model: `[N_model, ...]`; the two batch sizes may differ.
+      energy_l2: α of ``α (mean E_data² + mean E_model²)`` (Du & Mordatch, 2019),
+        which keeps energies near zero so that they do not drift.
+    Returns:
+      A scalar.
+    """
+    energy_data = energy_fn(x_data)
+    energy_model = energy_fn(jax.lax.stop_gradient(x_model))
+    loss = jnp.mean(energy_data) - jnp.mean(energy_model)
+    if energy_l2:
+        loss = loss + energy_l2 * (jnp.mean(energy_data**2) + jnp.mean(energy_model**2))
+    return loss
+
+
+class ReplayBuffer(NamedTuple):
+    """Stored chain states, `samples: [N, ...]`; a pytree, so it jits and checkpoints."""
+
+    samples: Array
+
+
+def replay_buffer_init(initial: Array) -> ReplayBuffer:
+    """A buffer holding ``initial`` (`[N, ...]`, typically noise) as its N chains."""
+    return ReplayBuffer(samples=jnp.asarray(initial))
+
+
+def replay_buffer_sample(
+    rng: Array,
+    buffer: ReplayBuffer,
+    batch_size: int,
+    fresh: Array,
+    *,
+    reinit_prob: float = 0.05,
+) -> tuple[Array, Array]:
+    """Starting points for a batch of chains: stored chain ends, some restarted from noise.
+
+    Indices are uniform and distinct when ``batch_size <= N`` (so writing the
+    chain ends back with :func:`replay_buffer_update` is unambiguous); with
+    ``batch_size == N`` they are a permutation of the whole buffer. When
+    ``batch_size > N`` they are drawn with replacement, and an update keeps
+    one of the duplicates' results (which one is unspecified).
+
+    Persistent CD: ``batch_size = N`` and ``reinit_prob = 0``.
+
+    Args:
+      rng: PRNG key.
+      buffer: N stored states.
+      batch_size: static.
+      fresh: `[batch_size, ...]` fresh starts (e.g. uniform noise), each used
+        instead of the stored state with probability ``reinit_prob``.
+      reinit_prob: per-example restart probability.
+    Returns:
+      ``(x_init [batch_size, ...], indices [batch_size] int32)``; a restarted
+      chain still carries its index, so its end replaces that buffer slot.
+    """
+    num_chains = buffer.samples.shape[0]
+    if fresh.shape != (batch_size, *buffer.samples.shape[1:]):
+        raise ValueError(f"fresh has shape {fresh.shape}, expected {(batch_size, *buffer.samples.shape[1:])}")
+    index_rng, reinit_rng = jax.random.split(rng)
+    if batch_size <= num_chains:
+        indices = jax.random.choice(index_rng, num_chains, (batch_size,), replace=False)
+    else:
+        indices = jax.random.randint(index_rng, (batch_size,), 0, num_chains)
+    restart = jax.random.bernoulli(reinit_rng, reinit_prob, (batch_size,))
+    restart = restart.reshape((-1,) + (1,) * (fresh.ndim - 1))
+    x_init = jnp.where(restart, fresh.astype(buffer.samples.dtype), buffer.samples[indices])
+    return x_init, indices.astype(jnp.int32)
+
+
+def replay_buffer_update(buffer: ReplayBuffer, indices: Array, new_samples: Array) -> ReplayBuffer:
+    """Write chain ends back: ``samples[indices] = new_samples``.
+
+    Args:
+      buffer: N stored states.
+      indices: `[batch]` from :func:`replay_buffer_sample`.
+      new_samples: `[batch, ...]`.
+    Returns:
+      The updated buffer (a new value; the input is not modified).
+    """
+    new_samples = jax.lax.stop_gradient(new_samples).astype(buffer.samples.dtype)
+    return ReplayBuffer(samples=buffer.samples.at[indices].set(new_samples))
+
+
+def nce_loss(
+    log_unnormalized: Callable[[Array], Array],
+    noise_log_prob: Callable[[Array], Array],
+    x_data: Array,
+    x_noise: Array,
+    log_normalizer: Array | float,
+) -> Array:
+    """Noise-contrastive estimation (Gutmann & Hyvärinen, 2010), to be minimised.
+
+    With ``log p_model(x) = f(x) - c`` (c = ``log_normalizer``, learned like any
+    parameter) and ν = N_noise / N_data, a logistic classifier with logit
+
+        G(x) = log p_model(x) - log ν - log p_noise(x)
+
+    tells data from noise; the loss is its negative log-likelihood per data point,
+
+        mean_data softplus(-G) + ν · mean_noise softplus(G)
+
+    (``softplus(-G) = -log σ(G)``, stable for large |G|). If the model family
+    contains the data density, the minimiser (as samples grow) is that density
+    with c the true log Z: the normaliser is learned, not assumed. The noise
+    density should be normalised, easy to sample and cover the data.
+
+    Args:
+      log_unnormalized: ``x [N, ...] -> [N]``, the model's f(x).
+      noise_log_prob: ``x [N, ...] -> [N]``, the normalised noise log-density.
+      x_data: `[N_data, ...]`.
+      x_noise: `[N_noise, ...]` samples of the noise.
+      log_normalizer: scalar c.
+    Returns:
+      A scalar.
+    """
+    nu = x_noise.shape[0] / x_data.shape[0]
+    log_nu = math.log(nu)
+
+    def logit(x: Array) -> Array:
+        return log_unnormalized(x) - log_normalizer - log_nu - noise_log_prob(x)
+
+    return jnp.mean(jax.nn.softplus(-logit(x_data))) + nu * jnp.mean(jax.nn.softplus(logit(x_noise)))
