@@ -21,7 +21,8 @@ convolution of every residual block, the attention output projection and the out
 convolution start at zero: every block starts as the identity (plus its skip projection), and
 the network's first prediction is 0. Strided convolutions pad one pixel on every side, so
 output pixel i reads input pixels 2i-1..2i+1 (PyTorch's ``padding=1``). GroupNorm normalises
-each example on its own (no batch statistics), so examples never interact.
+each example on its own (no batch statistics), so examples never interact; its group count
+(`group_count`) keeps at least two channels per group, or narrow nets would lose the conditioning.
 
 Ho et al.'s CIFAR-10 model is ``UNet(128, (1, 2, 2, 2), 2, (16,), dropout=0.1)`` on 32x32x3:
 35,746,307 parameters (``unet_num_params``), the paper's 35.7M.

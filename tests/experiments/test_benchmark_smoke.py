@@ -132,3 +132,20 @@ def test_gan_speed_smoke_run_times_the_same_dcgan_on_both_sides(tmp_path):
     for name in ("genjax", "torch_eager", "torch_same_work", "torch_fused"):
         assert len(contenders[name]["rounds_ms"]) == 2 and min(contenders[name]["rounds_ms"]) > 0, name
     assert all(ratio["median"] > 0 for ratio in case["speedup_genjax_over_torch"].values())
+
+
+def test_diffusion_speed_smoke_run_times_the_same_networks_on_both_sides(tmp_path):
+    pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
+    out = tmp_path / "diffusion_speed.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    command = ["-m", "experiments.benchmarks.diffusion_speed", "--smoke", f"--json={out}"]
+    result = subprocess.run(
+        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for case in json.loads(out.read_text())["cases"].values():
+        contenders = case["contenders"]
+        assert contenders["genjax"]["params"] == contenders["torch_eager"]["params"]
+        assert contenders["torch_eager"]["max_abs_gap_same_params"] < 1e-4
+        assert all(min(contenders[name]["rounds_ms"]) > 0 for name in ("genjax", "torch_eager"))
+        assert all(ratio["median"] > 0 for ratio in case["speedup_genjax_over_torch"].values())
