@@ -20,6 +20,7 @@ import ml_collections
 
 from genjax.errors import ConfigError
 from genjax.models import fields
+from genjax.models.layers import rbg_key
 from genjax.models.score_mlp import NoiseConditionalMLP
 from genjax.models.unet import UNet
 
@@ -81,6 +82,6 @@ def make_network(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -
     def apply(params, x: Array, cond: Array, rng: Array | None = None) -> Array:
         if rng is None or not m.dropout:
             return unet.apply(params, x, cond)
-        return unet.apply(params, x, cond, train=True, rngs={"dropout": rng})
+        return unet.apply(params, x, cond, train=True, rngs={"dropout": rbg_key(rng)})
 
-    return ConditionalNetwork(init=lambda rng, x, cond: unet.init(rng, x, cond), apply=apply)
+    return ConditionalNetwork(init=lambda rng, x, cond: unet.init(rbg_key(rng), x, cond), apply=apply)

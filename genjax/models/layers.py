@@ -28,6 +28,18 @@ def activation(name: str, *, field: str = "model.activation") -> Callable[[jax.A
     return ACTIVATIONS[name]
 
 
+def rbg_key(rng: jax.Array) -> jax.Array:
+    """An "rbg" key derived from ``rng`` (typed or raw threefry): for conv-net inits and dropout masks.
+
+    Why: XLA:CPU compiles the threefry draws of many parameter tensors slowly under
+    ``jax_threefry_partitionable`` (a small U-Net's jitted init: 8.7 s to compile, 1.3 s with
+    this key). Deterministic for a given seed and backend; the values differ from a threefry init.
+    """
+    is_typed = jnp.issubdtype(rng.dtype, jax.dtypes.prng_key)
+    data = jax.random.key_data(rng) if is_typed else rng
+    return jax.random.wrap_key_data(jnp.concatenate([data, data]).astype(jnp.uint32), impl="rbg")
+
+
 class MLP(nn.Module):
     """Dense layers with an activation between them; the last layer is linear.
 
