@@ -136,3 +136,27 @@ def test_bad_model_fields_name_themselves(module, variant, field, value, message
     data = DIGITS if "digits" in variant else TOY
     with pytest.raises(ConfigError, match=message):
         models.build(config, data)
+
+
+@pytest.mark.parametrize(
+    "module, variant, shape, num_levels",
+    [
+        (ddpm_config, "cosine_binarized_mnist", (28, 28, 1), 2),
+        (ddpm_config, "linear_tfds_cifar10", (32, 32, 3), 256),
+        (score_config, "ncsn_tfds_mnist", (28, 28, 1), 256),
+        (ebm_config, "esm_digits", (8, 8, 1), 17),
+    ],
+)
+def test_image_configs_build_and_trace_at_their_sizes(module, variant, shape, num_levels):
+    """Shapes only (jax.eval_shape): the 28x28 and CIFAR-10 configs trace end to end without running."""
+    dataset = types.SimpleNamespace(name=variant, element_shape=shape, num_levels=num_levels, tokens=False)
+    model = models.build(module.get_config(variant), dataset)
+    batch = {"x": jax.ShapeDtypeStruct((2, *shape), jnp.float32)}
+    params = jax.eval_shape(model.init, jax.random.key(0), batch)
+    (player,) = model.players
+    loss, _ = jax.eval_shape(model.losses[player], params, batch, jax.random.key(1))
+    assert loss.shape == ()
+    samples = jax.eval_shape(lambda p: model.sample(p, jax.random.key(2), 3), params)
+    assert samples.shape == (3, *shape)
+    if variant == "linear_tfds_cifar10":  # Ho et al.'s 35.7M-parameter model
+        assert sum(np.prod(x.shape) for x in jax.tree.leaves(params)) == 35_746_307
