@@ -7,7 +7,8 @@ Variants are ``<recipe>_<data>`` (plus ``smoke``):
   ``cd_persistent`` (PCD), ``cd_short_run`` (Nijkamp et al. 2019: chains from noise
   every step), ``nce`` (Gutmann & Hyvarinen 2010, learned log Z), ``esm`` (Hyvarinen
   2005), ``ssm`` and ``ssm_vr`` (Song et al. 2019);
-* data: the eight toy2d densities and ``digits`` (8x8, MLP energies).
+* data: the eight toy2d densities, ``digits`` (8x8), ``binarized_mnist`` (the shared 28x28
+  file), ``tfds_mnist`` and ``tfds_cifar10`` (MLP energies on the flattened pixels).
 
 Examples::
 
@@ -26,10 +27,10 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs.common import TOY2D, adam, base_config, split_variant
+from experiments.configs.common import IMAGES, TOY2D, adam, base_config, set_image_data, split_variant
 
 RECIPES = ("cd_replay", "cd_persistent", "cd_short_run", "nce", "esm", "ssm", "ssm_vr")
-DATA = (*TOY2D, "digits")
+DATA = TOY2D + IMAGES
 VARIANTS = ("smoke", *(f"{recipe}_{data}" for recipe in RECIPES for data in DATA))
 
 
@@ -79,10 +80,14 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
             langevin_steps=60, step_size=1.0, noise_scale=0.005, grad_clip=0.01, energy_l2=1.0
         )
         config.model.update(sample_steps=200, sample_step_size=1.0, sample_noise_scale=0.005)
-        config.data.update(name="digits", batch_size=128, eval_batch_size=500)
+        set_image_data(config, data)
+        config.data.update(batch_size=128, eval_batch_size=500)
         config.optim.energy = adam(1e-4, b1=0.0, b2=0.999)
         config.train.update(num_steps=10_000, log_every=500, checkpoint_every=2_000, sample_every=2_000)
         config.eval.update(num_samples=64, num_quality_samples=500)
+        if data != "digits":  # 784 or 3072 pixels: wider energies, longer runs
+            config.model.hidden = (1024, 1024)
+            config.train.update(num_steps=50_000, log_every=1_000, checkpoint_every=5_000, sample_every=5_000)
 
     if variant == "smoke":
         config.model.update(hidden=(16, 16), buffer_size=64, langevin_steps=3, sample_steps=5)

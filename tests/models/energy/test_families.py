@@ -160,3 +160,19 @@ def test_image_configs_build_and_trace_at_their_sizes(module, variant, shape, nu
     assert samples.shape == (3, *shape)
     if variant == "linear_tfds_cifar10":  # Ho et al.'s 35.7M-parameter model
         assert sum(np.prod(x.shape) for x in jax.tree.leaves(params)) == 35_746_307
+
+
+SHAPES = {"digits": ((8, 8, 1), 17), "binarized_mnist": ((28, 28, 1), 2), "tfds_mnist": ((28, 28, 1), 256)}
+SHAPES["tfds_cifar10"] = ((32, 32, 3), 256)
+
+
+@pytest.mark.parametrize("module", [ebm_config, score_config, ddpm_config])
+def test_every_variant_builds_and_validates(module):
+    for variant in module.VARIANTS:
+        config = module.get_config(variant)
+        data = next((name for name in SHAPES if variant.endswith(name)), None)
+        shape, levels = SHAPES[data] if data else ((2,), None)
+        dataset = types.SimpleNamespace(name=variant, element_shape=shape, num_levels=levels, tokens=False)
+        assert models.build(config, dataset).element_shape == shape, variant
+    with pytest.raises(ValueError, match="config variant: got 'gan_ring'"):
+        module.get_config("gan_ring")
