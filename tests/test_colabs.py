@@ -16,6 +16,9 @@ FINAL_OUTPUT = {
     "flows": "test bits/dim",
     "autoregressive": "test perplexity",
     "gans": "digits MMD to test",
+    "ebm": "EBM test NLL",
+    "score": "NCSN digits MMD",
+    "ddpm": "DDPM digits bound",
 }
 
 
