@@ -31,7 +31,9 @@ import ml_collections
 
 from experiments.configs.common import (
     IMAGES,
+    LONG_RUN,
     TOY2D,
+    UNET_28,
     UNET_CIFAR10,
     adam,
     base_config,
@@ -87,12 +89,8 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         # The loop's periodic bound: 100 stratified timesteps (unbiased); the benchmark sums all 1000.
         config.eval.update(bound_timesteps=100, num_samples=64)
         if data != "digits":
-            config.model.update(
-                channels=64, channel_mults=(1, 2, 2), attention_resolutions=(7,), num_res_blocks=2
-            )
-            config.train.update(
-                num_steps=100_000, log_every=1_000, checkpoint_every=5_000, sample_every=10_000
-            )
+            config.model.update(UNET_28)
+            config.train.update(LONG_RUN, ema_decay=0.999)
         if data == "tfds_cifar10":
             # Ho et al.'s CIFAR-10 model: 35.7M parameters.
             config.model.update(UNET_CIFAR10, dropout=0.1)

@@ -27,7 +27,9 @@ import ml_collections
 
 from experiments.configs.common import (
     IMAGES,
+    LONG_RUN,
     TOY2D,
+    UNET_28,
     UNET_CIFAR10,
     adam,
     base_config,
@@ -84,13 +86,9 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         config.train.update(num_steps=20_000, log_every=500, checkpoint_every=2_000, sample_every=5_000)
         config.eval.update(num_samples=64, num_quality_samples=500)
         if data != "digits":  # 28x28 (28 -> 14 -> 7) and 32x32 (NCSN-sized) U-Nets
-            config.model.update(
-                channels=64, channel_mults=(1, 2, 2), attention_resolutions=(7,), num_res_blocks=2
-            )
+            config.model.update(UNET_28)
             config.model.update(sigma_max=20.0 if data == "tfds_cifar10" else 15.0, num_sigmas=100)
-            config.train.update(
-                num_steps=100_000, log_every=1_000, checkpoint_every=5_000, sample_every=10_000
-            )
+            config.train.update(LONG_RUN, ema_decay=0.999)
         if data == "tfds_cifar10":
             config.model.update(UNET_CIFAR10)
 
