@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs.common import TOY2D, adam, base_config, shared_data_path, split_variant
+from experiments.configs.common import IMAGES, TOY2D, adam, base_config, set_image_data, split_variant
 
 F_DIVERGENCES = (
     "kl",
@@ -51,7 +51,6 @@ RECIPES = (
     "r1",
     *(f"fgan_{name}" for name in F_DIVERGENCES),
 )
-IMAGES = ("digits", "binarized_mnist", "tfds_mnist", "tfds_cifar10")
 VARIANTS = ("smoke", *(f"{recipe}_{data}" for recipe in RECIPES for data in TOY2D + IMAGES))
 
 
@@ -126,18 +125,10 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     else:
         config.model.update(architecture="dcgan", latent_dim=64, features=32)
         _apply_recipe(config, recipe, 2e-4)
-        config.data.update(name="digits", batch_size=64, eval_batch_size=500)
+        set_image_data(config, data)
+        config.data.update(batch_size=64, eval_batch_size=500)
         config.train.update(num_steps=5_000, log_every=500, checkpoint_every=1_000, sample_every=1_000)
         config.eval.update(num_samples=64, num_quality_samples=1_000)
-        if data == "binarized_mnist":
-            config.data.update(
-                name="npz:" + shared_data_path("binarized_mnist.npz"), train_splits="train+valid"
-            )
-        elif data == "tfds_mnist":
-            config.data.update(name="tfds:mnist")
-        elif data == "tfds_cifar10":
-            config.data.update(name="tfds:cifar10")
-            config.model.features = 64
         if data != "digits":
             config.model.update(latent_dim=100, features=64)
             config.train.update(num_steps=50_000, log_every=1_000, checkpoint_every=5_000, sample_every=5_000)
