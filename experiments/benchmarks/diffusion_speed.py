@@ -25,7 +25,6 @@ interleaved rounds, one chain per round each, compared round by round.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import types
@@ -35,9 +34,8 @@ import numpy as np
 
 from experiments.benchmarks.timing import (
     interleaved_rounds,
-    load_average,
     paired_ratios,
-    run_header,
+    run_cases,
     summarise,
     unavailable,
 )
@@ -233,15 +231,7 @@ def run_case(case: str, args) -> dict:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    report = {**run_header("diffusion_speed", "experiments.benchmarks.diffusion_speed", argv)}
-    report["load_average_before"] = load_average()
-    report["cases"] = {case: run_case(case, args) for case in args.cases}
-    report["load_average_after"] = load_average()
-    with open(args.json, "w") as handle:
-        json.dump(report, handle, indent=2)
-    for case, result in report["cases"].items():
-        medians = {k: round(v.get("median_ms", float("nan")), 1) for k, v in result["contenders"].items()}
-        print(case, json.dumps(medians), json.dumps(result["speedup_genjax_over_torch"]))
+    run_cases("diffusion_speed", argv, args.cases, lambda case: run_case(case, args), args.json, digits=1)
 
 
 if __name__ == "__main__":

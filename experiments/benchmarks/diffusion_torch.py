@@ -323,6 +323,24 @@ def _prepare(net: nn.Module, size: tuple[int, ...], compiled: bool, timeout: int
     return model
 
 
+def _chain_callable(
+    size: tuple[int, ...], seed: int, device: str, chain: Callable[[NoiseFn], torch.Tensor]
+) -> Callable[[], torch.Tensor]:
+    """``run() -> x``: one whole ``chain(draw)`` under no_grad, its noise from a seeded generator."""
+    generator = torch.Generator(device).manual_seed(seed)
+
+    def draw(_: int = 0) -> torch.Tensor:
+        return torch.randn(size, generator=generator, device=device)
+
+    @torch.no_grad()
+    def run() -> torch.Tensor:
+        x = chain(draw)
+        _sync(device)  # a CUDA chain waits for its kernels, so the callable's wall time is the chain's
+        return x
+
+    return run
+
+
 def _sync(device: str) -> None:
     if torch.device(device).type == "cuda":  # kernels run asynchronously: a timed chain must wait
         torch.cuda.synchronize(device)
@@ -355,18 +373,7 @@ def ddpm_chain_runner(
     constants = ddpm_constants(num_steps)
     size = (num_samples, *shape)
     model = _prepare(net, size, compiled, compile_timeout, device)
-    generator = torch.Generator(device).manual_seed(seed)
-
-    def draw(_: int = 0) -> torch.Tensor:
-        return torch.randn(size, generator=generator, device=device)
-
-    @torch.no_grad()
-    def run() -> torch.Tensor:
-        x = ddpm_chain(model, draw(), constants, draw)
-        _sync(device)
-        return x
-
-    return run
+    return _chain_callable(size, seed, device, lambda draw: ddpm_chain(model, draw(), constants, draw))
 
 
 def annealed_langevin_runner(
@@ -399,23 +406,17 @@ def annealed_langevin_runner(
     levels = langevin_levels(sigmas, step_size)
     size = (num_samples, *shape)
     model = _prepare(net, size, compiled, compile_timeout, device)
-    generator = torch.Generator(device).manual_seed(seed)
 
-    def draw(_: int = 0) -> torch.Tensor:
-        return torch.randn(size, generator=generator, device=device)
-
-    @torch.no_grad()
-    def run() -> torch.Tensor:
-        x = annealed_langevin_chain(
+    def chain(draw: NoiseFn) -> torch.Tensor:
+        start = levels[0][0] * draw()
+        return annealed_langevin_chain(
             model,
-            levels[0][0] * draw(),
+            start,
             levels,
             steps_per_sigma,
             draw,
             scale_by_sigma=scale_by_sigma,
             final_denoise=final_denoise,
         )
-        _sync(device)
-        return x
 
-    return run
+    return _chain_callable(size, seed, device, chain)

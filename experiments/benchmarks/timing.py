@@ -220,3 +220,29 @@ def run_header(benchmark: str, module: str, argv: list[str]) -> dict[str, Any]:
             "cpu_model": (re.findall(r"model name\s*: (.*)", proc_file("/proc/cpuinfo")) or ["unknown"])[0],
         },
     }
+
+
+def run_cases(
+    benchmark: str,
+    argv: list[str],
+    cases: Sequence[str],
+    run_case: Callable[[str], dict],
+    json_path: str,
+    *,
+    digits: int,
+) -> dict[str, Any]:
+    """Runs each case, writes the report (header, load averages, cases) to ``json_path``, prints medians."""
+    import json
+
+    report = {**run_header(benchmark, f"experiments.benchmarks.{benchmark}", argv)}
+    report["load_average_before"] = load_average()
+    report["cases"] = {case: run_case(case) for case in cases}
+    report["load_average_after"] = load_average()
+    with open(json_path, "w") as handle:
+        json.dump(report, handle, indent=2)
+    for case, result in report["cases"].items():
+        medians = {
+            k: round(v.get("median_ms", float("nan")), digits) for k, v in result["contenders"].items()
+        }
+        print(case, json.dumps(medians), json.dumps(result["speedup_genjax_over_torch"]))
+    return report
