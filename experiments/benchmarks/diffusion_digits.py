@@ -20,17 +20,14 @@ keeps each config's own budget.
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
-import os
-import platform
 import time
 from pathlib import Path
 
 from absl import app, flags
 
-from experiments.benchmarks.reports import mmd_to_test, split_images, write_json
+from experiments.benchmarks.reports import mmd_to_test, report_header, split_images, write_json
 from experiments.cli import parse_flags, run_or_exit
 
 RUNS = {
@@ -112,9 +109,7 @@ def benchmark(workdir: str, runs, num_steps: int, num_samples: int, images: str 
         if images:
             visualize.save_image_grid(Path(images) / f"diffusion_digits_{run}.png", samples[:64], upscale=4)
     return {
-        "benchmark": "diffusion_digits",
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        **report_header("diffusion_digits"),
         "results": results,
     }
 

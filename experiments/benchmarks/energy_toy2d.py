@@ -22,16 +22,13 @@ fresh true samples:
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 from absl import app, flags
 
-from experiments.benchmarks.reports import final_samples, save_figure, write_json
+from experiments.benchmarks.reports import final_samples, report_header, save_figure, write_json
 from experiments.cli import parse_flags, run_or_exit
 
 # family -> (config module, recipe prefix of its toy variant)
@@ -135,11 +132,9 @@ def benchmark(workdir: str, families, densities, num_steps: int, num_samples: in
             panels.append((family, samples[:2_500]))
         rows.append((density, truth.log_density, panels))
     report = {
-        "benchmark": "energy_toy2d",
+        **report_header("energy_toy2d"),
         "protocol": f"{num_samples} samples vs {num_samples} true; unbiased MMD^2 (RBF, median bandwidth); "
         f"KL(p || smoothed histogram) on a {GRID_BINS}x{GRID_BINS} grid over {GRID_BOX}^2",
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "results": results,
     }
     return report, rows

@@ -18,16 +18,13 @@ and writes a sample grid per recipe::
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 from absl import app, flags
 
-from experiments.benchmarks.reports import mmd_to_test, split_images, write_json
+from experiments.benchmarks.reports import mmd_to_test, report_header, split_images, write_json
 from experiments.cli import parse_flags, run_or_exit
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per recipe.")
@@ -79,9 +76,7 @@ def benchmark(workdir: str, recipes, num_steps: int, num_samples: int, images: s
         if images:
             visualize.save_image_grid(Path(images) / f"gan_digits_{recipe}.png", samples[:64], upscale=4)
     return {
-        "benchmark": "gan_digits",
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        **report_header("gan_digits"),
         "results": results,
     }
 

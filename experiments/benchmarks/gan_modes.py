@@ -16,17 +16,14 @@ or another budget (``--num_steps=0`` keeps each config's own).
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 from absl import app, flags
 
-from experiments.benchmarks.reports import final_samples, save_figure, write_json
+from experiments.benchmarks.reports import final_samples, report_header, save_figure, write_json
 from experiments.cli import parse_flags, run_or_exit
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per (recipe, density, seed).")
@@ -99,11 +96,9 @@ def benchmark(workdir: str, recipes, densities, seeds, num_steps: int) -> tuple[
             summaries.append(summary)
         rows.append((density, log_density, panels))
     report = {
-        "benchmark": "gan_modes",
+        **report_header("gan_modes"),
         "protocol": "VEEGAN: 2500 samples; high quality = within 3 std of the nearest mode; "
         "a mode is captured when at least one high-quality sample lands on it",
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "summaries": summaries,
         "results": results,
     }

@@ -6,6 +6,19 @@ import json
 from pathlib import Path
 
 
+def report_header(benchmark: str) -> dict:
+    """What every quality report starts with: its name, the date and the machine."""
+    import datetime
+    import os
+    import platform
+
+    return {
+        "benchmark": benchmark,
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }
+
+
 def write_json(path: str | None, report: dict) -> None:
     """Writes ``report`` as indented JSON to ``path`` (creating its folder); None writes nothing."""
     if path:
