@@ -1,4 +1,4 @@
-"""Validation of the config schema every family shares (DESIGN.md, "Config schema").
+"""Validation of the config schema every family shares (docs/architecture.md, "Config schema").
 
 Each check raises `ConfigError` with one sentence naming the field and what is
 allowed, before any data is read or anything is compiled. Family-specific
@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import ml_collections
 
+from genjax import fields
 from genjax.errors import ConfigError
 
 INTERVAL_FIELDS = ("log_every", "eval_every", "checkpoint_every", "sample_every")
@@ -24,22 +25,12 @@ def _require(config: ml_collections.ConfigDict, dotted: str):
     return node
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def positive_int(config, dotted: str) -> int:
-    value = _require(config, dotted)
-    if not _is_int(value) or value <= 0:
-        raise ConfigError(f"{dotted}: got {value!r}; must be a positive integer")
-    return value
+    return fields.check_number(_require(config, dotted), dotted, integer=True, positive=True)
 
 
 def non_negative_int(config, dotted: str) -> int:
-    value = _require(config, dotted)
-    if not _is_int(value) or value < 0:
-        raise ConfigError(f"{dotted}: got {value!r}; must be a non-negative integer (0 turns it off)")
-    return value
+    return fields.check_number(_require(config, dotted), dotted, integer=True, note="(0 turns it off)")
 
 
 def divisible_batch(config, dotted: str, device_count: int) -> int:
@@ -57,9 +48,7 @@ def validate(config: ml_collections.ConfigDict, *, device_count: int | None = No
     from genjax.models import known_models
 
     device_count = device_count or jax.device_count()
-    seed = _require(config, "seed")
-    if not _is_int(seed) or seed < 0:
-        raise ConfigError(f"seed: got {seed!r}; must be a non-negative integer")
+    fields.check_number(_require(config, "seed"), "seed", integer=True)
     name = _require(config, "model.name")
     if name not in known_models():
         raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(known_models())}")
@@ -69,9 +58,7 @@ def validate(config: ml_collections.ConfigDict, *, device_count: int | None = No
         divisible_batch(config, "data.eval_batch_size", device_count)
     positive_int(config, "train.num_steps")
     positive_int(config, "train.steps_per_call")
-    step_loop = config.train.get("step_loop", "auto")
-    if step_loop not in ("auto", "scan", "host"):
-        raise ConfigError(f"train.step_loop: got {step_loop!r}; allowed: auto, scan, host")
+    fields.check_choice(config.train.get("step_loop", "auto"), "train.step_loop", ("auto", "scan", "host"))
     for field in INTERVAL_FIELDS:
         non_negative_int(config, f"train.{field}")
     ema_decay = config.train.get("ema_decay", 0.0)
@@ -79,12 +66,4 @@ def validate(config: ml_collections.ConfigDict, *, device_count: int | None = No
         raise ConfigError(f"train.ema_decay: got {ema_decay!r}; must be in [0, 1) (0 turns EMA off)")
     optim = _require(config, "optim")
     for player, section in optim.items():
-        learning_rate = section.get("learning_rate")
-        if (
-            isinstance(learning_rate, bool)
-            or not isinstance(learning_rate, (int, float))
-            or not learning_rate > 0
-        ):
-            raise ConfigError(
-                f"optim.{player}.learning_rate: got {learning_rate!r}; must be a positive number"
-            )
+        fields.check_number(section.get("learning_rate"), f"optim.{player}.learning_rate", positive=True)

@@ -12,19 +12,13 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import log_ndtr
+
+from genjax.reduce import sum_except_batch
 
 Array = jax.Array
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _sum_event(values: Array, event_ndims: int | None) -> Array:
-    """Sums the trailing ``event_ndims`` axes (all but the first when None)."""
-    if event_ndims is None:
-        event_ndims = values.ndim - 1
-    if event_ndims == 0:
-        return values
-    return jnp.sum(values, axis=tuple(range(-event_ndims, 0)))
 
 
 def normal_log_prob(x: Array, mean: Array, log_var: Array, *, event_ndims: int | None = None) -> Array:
@@ -36,12 +30,12 @@ def normal_log_prob(x: Array, mean: Array, log_var: Array, *, event_ndims: int |
       `[B]` (with the default ``event_ndims``).
     """
     log_density = -0.5 * (_LOG_2PI + log_var + (x - mean) ** 2 * jnp.exp(-log_var))
-    return _sum_event(log_density, event_ndims)
+    return sum_except_batch(log_density, event_ndims=event_ndims)
 
 
 def standard_normal_log_prob(x: Array, *, event_ndims: int | None = None) -> Array:
     """log N(x; 0, I), summed over event dims: `[B, ...] -> [B]`."""
-    return _sum_event(-0.5 * (_LOG_2PI + x**2), event_ndims)
+    return sum_except_batch(-0.5 * (_LOG_2PI + x**2), event_ndims=event_ndims)
 
 
 def standard_logistic_log_prob(x: Array, *, event_ndims: int | None = None) -> Array:
@@ -49,7 +43,7 @@ def standard_logistic_log_prob(x: Array, *, event_ndims: int | None = None) -> A
 
     NICE's prior; stable for large ``|x|`` via softplus.
     """
-    return _sum_event(-x - 2.0 * jax.nn.softplus(-x), event_ndims)
+    return sum_except_batch(-x - 2.0 * jax.nn.softplus(-x), event_ndims=event_ndims)
 
 
 def bernoulli_log_prob(x: Array, logits: Array, *, event_ndims: int | None = None) -> Array:
@@ -57,7 +51,7 @@ def bernoulli_log_prob(x: Array, logits: Array, *, event_ndims: int | None = Non
 
     Uses x·l − softplus(l), which never evaluates log(0) even for saturated logits.
     """
-    return _sum_event(x * logits - jax.nn.softplus(logits), event_ndims)
+    return sum_except_batch(x * logits - jax.nn.softplus(logits), event_ndims=event_ndims)
 
 
 def categorical_log_prob(x: Array, logits: Array, *, event_ndims: int | None = None) -> Array:
@@ -69,7 +63,7 @@ def categorical_log_prob(x: Array, logits: Array, *, event_ndims: int | None = N
     """
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(log_probs, x[..., None].astype(jnp.int32), axis=-1)[..., 0]
-    return _sum_event(picked, event_ndims)
+    return sum_except_batch(picked, event_ndims=event_ndims)
 
 
 def discretized_logistic_log_prob(
@@ -102,7 +96,7 @@ def discretized_logistic_log_prob(
         jax.nn.log_sigmoid(upper),  # first bin: (-inf, half_bin)
         jnp.where(x > 1.0 - half_bin, jax.nn.log_sigmoid(-lower), log_mass_mid),
     )
-    return _sum_event(log_mass, event_ndims)
+    return sum_except_batch(log_mass, event_ndims=event_ndims)
 
 
 def gaussian_kl(mean: Array, log_var: Array) -> Array:
@@ -203,3 +197,55 @@ def gaussian_mixture_sample(rng: Array, logit_weights: Array, means: Array, log_
     """Samples `gaussian_mixture_log_prob`: `[..., K]` params -> `[...]` real values."""
     mean, log_scale, noise_key = _split_mixture_sample(rng, logit_weights, means, log_scales)
     return mean + jnp.exp(log_scale) * jax.random.normal(noise_key, mean.shape, dtype=mean.dtype)
+
+
+# Floor on a bin's probability: keeps log and its gradient finite when a float32
+# CDF difference rounds to zero (the true mass is then below ~1e-7 anyway).
+_MIN_MASS = 1e-30
+
+
+def normal_kl(mean_q: Array, log_var_q: Array, mean_p: Array, log_var_p: Array) -> Array:
+    """Elementwise KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))) in nats (broadcasts)."""
+    return 0.5 * (
+        log_var_p - log_var_q + (jnp.exp(log_var_q) + (mean_q - mean_p) ** 2) * jnp.exp(-log_var_p) - 1.0
+    )
+
+
+def _log_mass_between(upper: Array, lower: Array) -> Array:
+    """log(Phi(upper) - Phi(lower)) for upper > lower, accurate in both tails.
+
+    Reflects intervals right of 0 so the CDFs involved are at most 1/2, where
+    log_ndtr keeps full relative precision, then factors out the larger one.
+    """
+    reflect = lower > 0.0
+    high = jnp.where(reflect, -lower, upper)
+    low = jnp.where(reflect, -upper, lower)
+    log_high = log_ndtr(high)
+    return log_high + jnp.log(jnp.maximum(-jnp.expm1(log_ndtr(low) - log_high), _MIN_MASS))
+
+
+def discretized_gaussian_log_prob(
+    x: Array, mean: Array, log_scale: Array, *, num_levels: int, event_ndims: int | None = None
+) -> Array:
+    """Log-mass of N(mean, exp(log_scale)^2) discretized onto ``num_levels`` values of [-1, 1].
+
+    x takes values -1 + 2k / (L - 1); each owns the bin of half-width 1 / (L - 1)
+    around it, the two end bins extending to -inf and +inf, so the masses sum to
+    one for any mean and scale (Ho et al. 2020's decoder, for any L, not only 256).
+
+    Args:
+      x: `[B, ...]` on the grid; mean, log_scale: broadcastable to x.
+      event_ndims: trailing axes summed (None: all but the first).
+    Returns:
+      `[B]` (default event_ndims), nats.
+    """
+    half_bin = 1.0 / (num_levels - 1)
+    inv_scale = jnp.exp(-log_scale)
+    upper = (x - mean + half_bin) * inv_scale
+    lower = (x - mean - half_bin) * inv_scale
+    log_mass = jnp.where(
+        x < -1.0 + half_bin,
+        log_ndtr(upper),  # first bin: (-inf, -1 + half_bin)
+        jnp.where(x > 1.0 - half_bin, log_ndtr(-lower), _log_mass_between(upper, lower)),
+    )
+    return sum_except_batch(log_mass, event_ndims=event_ndims)

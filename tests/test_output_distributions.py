@@ -16,7 +16,7 @@ from genjax import distributions as d
 from genjax.data import transforms
 from genjax.errors import ConfigError
 from genjax.models.autoregressive import outputs
-from genjax.models.flows.made import MADE
+from genjax.models.networks.made import MADE
 
 K = 3
 

@@ -58,9 +58,9 @@ from experiments.configs.common import adam, base_config
 from genjax.distributions import bernoulli_log_prob
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.bundle import GenerativeModel
-from genjax.models.flows.made import MADE
+from genjax.models.networks.made import MADE
+from genjax.optim import make_optimizers
 from genjax.samplers import bernoulli_logit_sampler, sample_image_autoregressive
-from genjax.train.optimizers import make_optimizers
 from genjax.train.step import init_train_state
 
 CASES = ("sample_pixelcnn", "train_made", "train_pixelcnn")

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from experiments.benchmarks.timing import Runner, torch_adam_runner
-from genjax.models.flows.made import degree_mask, hidden_degrees, input_degrees
-from genjax.models.layers import pixel_mask
+from genjax.models.networks.layers import pixel_mask
+from genjax.models.networks.made import degree_mask, hidden_degrees, input_degrees
 
 
 class MaskedConv2d(nn.Conv2d):

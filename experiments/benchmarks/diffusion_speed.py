@@ -134,7 +134,7 @@ def torch_twin(config, params, shape):
     net.eval()
     x = np.random.default_rng(2).standard_normal((3, *shape)).astype(np.float32)
     cond = np.array([0.5, 10.0, 300.0], np.float32)
-    from genjax.models.denoiser import make_network
+    from genjax.models.networks.denoiser import make_network
 
     ours = np.asarray(make_network(m, shape).apply(params[player], x, cond))
     x_torch = torch.from_numpy(np.moveaxis(x, -1, 1).copy() if len(shape) == 3 else x)

@@ -1,7 +1,7 @@
 """PyTorch twins of genjax's diffusion networks and whole sampling chains, for a sampling-speed benchmark.
 
 `TorchUNet` / `TorchNoiseConditionalMLP` have the layers, names and parameter counts of
-`genjax.models.unet.UNet` / `genjax.models.score_mlp.NoiseConditionalMLP`; `load_flax_params`
+`genjax.models.networks.unet.UNet` / `genjax.models.networks.mlps.NoiseConditionalMLP`; `load_flax_params`
 copies a genjax parameter tree in (Dense kernels transposed, conv kernels HWIO -> OIHW), so both
 sides compute the same function on the same input. The U-Net is channels-first (`[N, C, H, W]`);
 the MLP takes examples in genjax's layout (`[N, ...]`, flattened in C order). Matching details:
@@ -40,13 +40,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from experiments.benchmarks.timing import torch_compile_warmup
-from genjax.models.score_mlp import embedding_frequencies
-from genjax.models.unet import EPSILON, check_image_size, group_count
-from genjax.samplers.diffusion import linear_betas, make_schedule
+from genjax.models.networks.embeddings import embedding_frequencies
+from genjax.models.networks.unet import EPSILON, check_image_size, group_count
+from genjax.diffusion import linear_betas, make_schedule
 
 
 def torch_sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """values `[N]` -> `[N, dim]`: `genjax.models.score_mlp.sinusoidal_embedding` in torch."""
+    """values `[N]` -> `[N, dim]`: `genjax.models.networks.mlps.sinusoidal_embedding` in torch."""
     frequencies = torch.from_numpy(embedding_frequencies(dim, max_period=max_period)).to(values.device)
     angles = values.float()[:, None] * frequencies[None, :]
     embedding = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)

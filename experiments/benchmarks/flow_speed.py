@@ -54,7 +54,7 @@ from experiments.benchmarks.timing import (
 from experiments.configs import flow as flow_config
 from genjax import data as genjax_data
 from genjax import models
-from genjax.train.optimizers import make_optimizers
+from genjax.optim import make_optimizers
 from genjax.train.step import PURPOSE_LOSS, init_train_state, step_key
 
 CASES = {  # case -> (config variant, element shape for random data or None for the config's data)

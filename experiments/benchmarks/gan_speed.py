@@ -39,7 +39,7 @@ from experiments.benchmarks.timing import (
 )
 from experiments.configs import gan as gan_config
 from genjax import models
-from genjax.train.optimizers import make_optimizers
+from genjax.optim import make_optimizers
 from genjax.train.step import init_train_state
 
 # name -> (config data variant, image shape, latent_dim, features)

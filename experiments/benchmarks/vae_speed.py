@@ -45,7 +45,7 @@ from experiments.benchmarks.timing import (
 )
 from experiments.configs import vae as vae_config
 from genjax import models
-from genjax.train.optimizers import make_optimizers
+from genjax.optim import make_optimizers
 from genjax.train.step import PURPOSE_LOSS, init_train_state, step_key
 
 ELEMENT_SHAPE = (28, 28, 1)

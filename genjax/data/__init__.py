@@ -22,8 +22,6 @@ from genjax.data.transforms import (
     binarize_dynamic,
     binarize_static,
     binarize_threshold,
-    inverse_logit_transform,
-    logit_transform,
     scale,
     uniform_dequantize,
 )
@@ -38,9 +36,7 @@ __all__ = [
     "binarize_static",
     "binarize_threshold",
     "eval_batches",
-    "inverse_logit_transform",
     "load_dataset",
-    "logit_transform",
     "parse_options",
     "scale",
     "toy2d",

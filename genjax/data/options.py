@@ -32,6 +32,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from genjax import fields
 from genjax.errors import ConfigError
 
 BINARIZE_CHOICES = ("none", "static", "dynamic", "threshold")
@@ -68,26 +69,12 @@ class DataOptions:
     num_levels: int | None
 
 
-def _is_int(value: Any) -> bool:
-    # bool is an int subclass; True is never a meaningful batch size.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _positive_int(field: str, value: Any, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if not _is_int(value) or value < 1:
-        allowed = "a positive integer or None" if optional else "a positive integer"
-        raise ConfigError(f"data.{field}: got {value!r}; must be {allowed}.")
-    return value
+    return fields.check_number(value, f"data.{field}", integer=True, positive=True, optional=optional)
 
 
 def _string(field: str, value: Any, *, optional: bool = False) -> str | None:
-    if optional and (value is None or value == ""):
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"data.{field}: got {value!r}; must be a non-empty string.")
-    return value
+    return fields.check_string(value, f"data.{field}", optional=optional)
 
 
 def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
@@ -106,11 +93,8 @@ def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
             raise ConfigError(f"data.{field}: missing; it is required.")
     values = {**_DEFAULTS, **{k: v for k, v in data_config.items() if v is not None}}
 
-    binarize = values["binarize"]
-    if binarize not in BINARIZE_CHOICES:
-        raise ConfigError(f"data.binarize: got {binarize!r}; allowed: {', '.join(BINARIZE_CHOICES)}.")
-    if not isinstance(values["dequantize"], bool):
-        raise ConfigError(f"data.dequantize: got {values['dequantize']!r}; must be True or False.")
+    binarize = fields.check_choice(values["binarize"], "data.binarize", BINARIZE_CHOICES)
+    fields.check_flag(values["dequantize"], "data.dequantize")
     num_levels = _positive_int("num_levels", values["num_levels"], optional=True)
     if num_levels is not None and num_levels < 2:
         raise ConfigError(f"data.num_levels: got {num_levels}; must be at least 2 or None.")

@@ -9,8 +9,7 @@ Every function takes and returns numpy arrays of any shape ``[N, ...]`` (the
 first axis indexes examples); the random ones take their randomness
 explicitly, either as an ``np.random.Generator`` or as pre-drawn ``noise``
 (what the pipeline uses to draw noise for a global batch and keep one
-process's rows). :func:`logit_transform` also accepts JAX arrays, so flows can
-use it inside a jitted log-likelihood.
+process's rows). The logit transform that flows apply is in `genjax.bijections`.
 """
 
 from __future__ import annotations
@@ -19,16 +18,10 @@ import math
 
 import numpy as np
 
-# The logit transform is a flow layer as much as a data transform; it lives
-# with the flow losses (pure, numpy or JAX) and is re-exported here.
-from genjax.losses.flows import inverse_logit_transform, logit_transform
-
 __all__ = [
     "binarize_dynamic",
     "binarize_static",
     "binarize_threshold",
-    "inverse_logit_transform",
-    "logit_transform",
     "scale",
     "uniform_dequantize",
 ]

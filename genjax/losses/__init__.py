@@ -8,16 +8,10 @@ from genjax.losses.diffusion import (
     ddpm_bound_terms,
     ddpm_loss,
     ddpm_variational_bound,
-    discretized_gaussian_log_prob,
-    normal_kl,
 )
 from genjax.losses.ebm import (
-    ReplayBuffer,
     contrastive_divergence,
     nce_loss,
-    replay_buffer_init,
-    replay_buffer_sample,
-    replay_buffer_update,
 )
 from genjax.losses.fgan import (
     F_DIVERGENCES,
@@ -29,12 +23,9 @@ from genjax.losses.fgan import (
 from genjax.losses.flows import (
     dequantized_log_prob,
     flow_log_prob,
-    inverse_logit_transform,
-    logit_transform,
     uniform_dequantize,
 )
 from genjax.losses.gan import (
-    clip_weights,
     discriminator_loss,
     generator_loss,
     gradient_penalty,
@@ -53,15 +44,12 @@ from genjax.losses.vae import elbo, gaussian_kl, iwae_bound, reparameterize
 __all__ = [
     "FDivergence",
     "F_DIVERGENCES",
-    "ReplayBuffer",
-    "clip_weights",
     "contrastive_divergence",
     "ddpm_bound_terms",
     "ddpm_loss",
     "ddpm_variational_bound",
     "denoising_score_matching",
     "dequantized_log_prob",
-    "discretized_gaussian_log_prob",
     "discriminator_loss",
     "dsm_target",
     "elbo",
@@ -73,16 +61,10 @@ __all__ = [
     "gaussian_kl",
     "generator_loss",
     "gradient_penalty",
-    "inverse_logit_transform",
     "iwae_bound",
-    "logit_transform",
     "nce_loss",
-    "normal_kl",
     "r1_penalty",
     "reparameterize",
-    "replay_buffer_init",
-    "replay_buffer_sample",
-    "replay_buffer_update",
     "sliced_score_matching",
     "sliced_score_matching_from_projections",
     "uniform_dequantize",

@@ -4,7 +4,7 @@ Ho et al. 2020 ("Denoising Diffusion Probabilistic Models") train a noise
 predictor ``eps_fn(x_t, t)`` with L_simple = E_{t, x_0, eps} |eps - eps_fn(x_t, t)|^2,
 x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t uniform. The likelihood is
 bounded by the negative ELBO (Sohl-Dickstein et al. 2015), with 0-based t as in
-`genjax.samplers.diffusion` (index t holds Ho's x_{t+1}):
+`genjax.diffusion` (index t holds Ho's x_{t+1}):
 
     -log p(x_0) <= KL(q(x_{T-1} | x_0) || N(0, I))                        prior
                  + sum_{t=1}^{T-1} E_q KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))   diffusion
@@ -21,21 +21,14 @@ Pure functions of arrays and callables; no Flax.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import log_ndtr
 
-from genjax.distributions import gaussian_kl
-from genjax.samplers.diffusion import DiffusionSchedule, p_mean_variance, q_posterior, q_sample
+from genjax.diffusion import DiffusionSchedule, EpsFn, p_mean_variance, q_posterior, q_sample
+from genjax.distributions import discretized_gaussian_log_prob, gaussian_kl, normal_kl
+from genjax.reduce import mean_except_batch, sum_except_batch
 
 Array = jax.Array
-EpsFn = Callable[[Array, Array], Array]  # (x_t [N, ...], t [N] int32) -> eps_hat [N, ...]
-
-# Floor on a bin's probability: keeps log and its gradient finite when a float32
-# CDF difference rounds to zero (the true mass is then below ~1e-7 anyway).
-_MIN_MASS = 1e-30
 
 
 def _flatten(x: Array) -> Array:
@@ -57,56 +50,7 @@ def ddpm_loss(rng: Array, eps_fn: EpsFn, x0: Array, schedule: DiffusionSchedule)
     t = jax.random.randint(t_key, x0.shape[:1], 0, schedule.num_steps, dtype=jnp.int32)
     noise = jax.random.normal(noise_key, x0.shape, x0.dtype)
     error = noise - eps_fn(q_sample(x0, t, noise, schedule), t)
-    return jnp.mean(_flatten(error**2), axis=-1)
-
-
-def normal_kl(mean_q: Array, log_var_q: Array, mean_p: Array, log_var_p: Array) -> Array:
-    """Elementwise KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))) in nats (broadcasts)."""
-    return 0.5 * (
-        log_var_p - log_var_q + (jnp.exp(log_var_q) + (mean_q - mean_p) ** 2) * jnp.exp(-log_var_p) - 1.0
-    )
-
-
-def _log_mass_between(upper: Array, lower: Array) -> Array:
-    """log(Phi(upper) - Phi(lower)) for upper > lower, accurate in both tails.
-
-    Reflects intervals right of 0 so the CDFs involved are at most 1/2, where
-    log_ndtr keeps full relative precision, then factors out the larger one.
-    """
-    reflect = lower > 0.0
-    high = jnp.where(reflect, -lower, upper)
-    low = jnp.where(reflect, -upper, lower)
-    log_high = log_ndtr(high)
-    return log_high + jnp.log(jnp.maximum(-jnp.expm1(log_ndtr(low) - log_high), _MIN_MASS))
-
-
-def discretized_gaussian_log_prob(
-    x: Array, mean: Array, log_scale: Array, *, num_levels: int, event_ndims: int | None = None
-) -> Array:
-    """Log-mass of N(mean, exp(log_scale)^2) discretized onto ``num_levels`` values of [-1, 1].
-
-    x takes values -1 + 2k / (L - 1); each owns the bin of half-width 1 / (L - 1)
-    around it, the two end bins extending to -inf and +inf, so the masses sum to
-    one for any mean and scale (Ho et al. 2020's decoder, for any L, not only 256).
-
-    Args:
-      x: `[B, ...]` on the grid; mean, log_scale: broadcastable to x.
-      event_ndims: trailing axes summed (None: all but the first).
-    Returns:
-      `[B]` (default event_ndims), nats.
-    """
-    half_bin = 1.0 / (num_levels - 1)
-    inv_scale = jnp.exp(-log_scale)
-    upper = (x - mean + half_bin) * inv_scale
-    lower = (x - mean - half_bin) * inv_scale
-    log_mass = jnp.where(
-        x < -1.0 + half_bin,
-        log_ndtr(upper),  # first bin: (-inf, -1 + half_bin)
-        jnp.where(x > 1.0 - half_bin, log_ndtr(-lower), _log_mass_between(upper, lower)),
-    )
-    if event_ndims is None:
-        event_ndims = log_mass.ndim - 1
-    return jnp.sum(log_mass, axis=tuple(range(log_mass.ndim - event_ndims, log_mass.ndim)))
+    return mean_except_batch(error**2)
 
 
 def _prior_term(x0: Array, schedule: DiffusionSchedule) -> Array:
@@ -138,7 +82,7 @@ def _term_at(
         eps_fn, x_t, t, schedule, variance=variance, clip_denoised=clip_denoised
     )
     true_mean, _, true_log_var = q_posterior(x0, x_t, t, schedule)
-    kl = jnp.sum(_flatten(normal_kl(true_mean, true_log_var, mean, log_var)), axis=-1)
+    kl = sum_except_batch(normal_kl(true_mean, true_log_var, mean, log_var))
     decoder = -discretized_gaussian_log_prob(x0, mean, 0.5 * log_var, num_levels=num_levels)
     return jnp.where(t == 0, decoder, kl)
 
@@ -155,7 +99,7 @@ def ddpm_bound_terms(
 ) -> dict[str, Array]:
     """Every term of the negative ELBO, in nats per example.
 
-    p(x_{t-1} | x_t) is `genjax.samplers.p_mean_variance` with the same ``variance``
+    p(x_{t-1} | x_t) is `genjax.diffusion.p_mean_variance` with the same ``variance``
     ("beta" or "posterior") and ``clip_denoised`` as the sampler; the decoder's
     variance is beta_tilde at t = 1 for both (Ho et al.). The T network calls run in
     one ``lax.map``, so memory stays at one call.

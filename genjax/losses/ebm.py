@@ -1,4 +1,4 @@
-"""Energy-based models: contrastive divergence, a replay buffer of chains, and NCE.
+"""Energy-based models: contrastive divergence and NCE.
 
 An energy ``E_θ(x)`` defines ``p_θ(x) = exp(-E_θ(x)) / Z_θ``. Since
 ``∇_θ log Z_θ = -E_{p_θ}[∇_θ E_θ]``, the negative log-likelihood gradient is
@@ -10,7 +10,7 @@ sampler ("model samples"). How those chains are started names the method:
 
 * CD-k (Hinton, 2002): chains start at the data batch.
 * Persistent CD (Tieleman, 2008): chains continue from where the last step
-  left them; here a replay buffer with ``batch_size == N`` and
+  left them; here a replay buffer (`genjax.samplers.replay_buffer`) with ``batch_size == N`` and
   ``reinit_prob = 0``, so every chain is drawn (as a permutation) and advanced.
 * Replay buffer (Du & Mordatch, 2019): a random subset of stored chain ends,
   each replaced by fresh noise with probability ``reinit_prob`` (5%).
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,12 +33,8 @@ import jax.numpy as jnp
 Array = jax.Array
 
 __all__ = [
-    "ReplayBuffer",
     "contrastive_divergence",
     "nce_loss",
-    "replay_buffer_init",
-    "replay_buffer_sample",
-    "replay_buffer_update",
 ]
 
 
@@ -75,74 +70,6 @@ def contrastive_divergence(
     if energy_l2:
         loss = loss + energy_l2 * (jnp.mean(energy_data**2) + jnp.mean(energy_model**2))
     return loss
-
-
-class ReplayBuffer(NamedTuple):
-    """Stored chain states, `samples: [N, ...]`; a pytree, so it jits and checkpoints."""
-
-    samples: Array
-
-
-def replay_buffer_init(initial: Array) -> ReplayBuffer:
-    """A buffer holding ``initial`` (`[N, ...]`, typically noise) as its N chains."""
-    return ReplayBuffer(samples=jnp.asarray(initial))
-
-
-def replay_buffer_sample(
-    rng: Array,
-    buffer: ReplayBuffer,
-    batch_size: int,
-    fresh: Array,
-    *,
-    reinit_prob: float = 0.05,
-) -> tuple[Array, Array]:
-    """Starting points for a batch of chains: stored chain ends, some restarted from noise.
-
-    Indices are uniform and distinct when ``batch_size <= N`` (so writing the
-    chain ends back with :func:`replay_buffer_update` is unambiguous); with
-    ``batch_size == N`` they are a permutation of the whole buffer. When
-    ``batch_size > N`` they are drawn with replacement, and an update keeps
-    one of the duplicates' results (which one is unspecified).
-
-    Persistent CD: ``batch_size = N`` and ``reinit_prob = 0``.
-
-    Args:
-      rng: PRNG key.
-      buffer: N stored states.
-      batch_size: static.
-      fresh: `[batch_size, ...]` fresh starts (e.g. uniform noise), each used
-        instead of the stored state with probability ``reinit_prob``.
-      reinit_prob: per-example restart probability.
-    Returns:
-      ``(x_init [batch_size, ...], indices [batch_size] int32)``; a restarted
-      chain still carries its index, so its end replaces that buffer slot.
-    """
-    num_chains = buffer.samples.shape[0]
-    if fresh.shape != (batch_size, *buffer.samples.shape[1:]):
-        raise ValueError(f"fresh has shape {fresh.shape}, expected {(batch_size, *buffer.samples.shape[1:])}")
-    index_rng, reinit_rng = jax.random.split(rng)
-    if batch_size <= num_chains:
-        indices = jax.random.choice(index_rng, num_chains, (batch_size,), replace=False)
-    else:
-        indices = jax.random.randint(index_rng, (batch_size,), 0, num_chains)
-    restart = jax.random.bernoulli(reinit_rng, reinit_prob, (batch_size,))
-    restart = restart.reshape((-1,) + (1,) * (fresh.ndim - 1))
-    x_init = jnp.where(restart, fresh.astype(buffer.samples.dtype), buffer.samples[indices])
-    return x_init, indices.astype(jnp.int32)
-
-
-def replay_buffer_update(buffer: ReplayBuffer, indices: Array, new_samples: Array) -> ReplayBuffer:
-    """Write chain ends back: ``samples[indices] = new_samples``.
-
-    Args:
-      buffer: N stored states.
-      indices: `[batch]` from :func:`replay_buffer_sample`.
-      new_samples: `[batch, ...]`.
-    Returns:
-      The updated buffer (a new value; the input is not modified).
-    """
-    new_samples = jax.lax.stop_gradient(new_samples).astype(buffer.samples.dtype)
-    return ReplayBuffer(samples=buffer.samples.at[indices].set(new_samples))
 
 
 def nce_loss(

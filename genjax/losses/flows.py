@@ -13,7 +13,7 @@ live in the bin of width ``1/L`` of ``x``; by Jensen,
 so reporting ``log p(y) - D log L`` gives a (stochastic lower bound on the)
 log-likelihood of the *discrete* data, comparable across papers. Data in
 ``[0, 1]`` are often mapped to the real line by the logit transform first;
-its log-determinant is part of ``log p(y)``.
+its log-determinant (`genjax.bijections.logit_transform`) is part of ``log p(y)``.
 
 Everything here is a pure function of arrays (numpy or JAX where noted).
 """
@@ -25,7 +25,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from genjax import distributions
 
@@ -80,44 +79,3 @@ def dequantized_log_prob(log_density: Array, *, num_dims: int, num_levels: int) 
       `[B]` nats.
     """
     return log_density - num_dims * math.log(num_levels)
-
-
-def _namespace(x):
-    return jnp if isinstance(x, jax.Array) else np
-
-
-def logit_transform(y, alpha: float = 0.05):
-    """Logit transform (RealNVP): ``z = logit(a + (1 - 2a) y)`` maps ``[0, 1]`` to the real line.
-
-    Squeezing by ``alpha`` keeps ``z`` finite at y = 0 or 1. Densities change by
-    the log-determinant: ``log p_y(y) = log p_z(z) + log_det``.
-
-    Args:
-      y: `[N, ...]` values in [0, 1] (numpy or JAX).
-      alpha: squeeze in [0, 0.5).
-    Returns:
-      z: `[N, ...]` same shape and array type as ``y``.
-      log_det: `[N]` log |dz/dy| summed over all non-batch axes.
-    """
-    xp = _namespace(y)
-    s = alpha + (1 - 2 * alpha) * y
-    z = xp.log(s) - xp.log1p(-s)
-    # dz/dy = (1 - 2a) / (s (1 - s)) elementwise: the Jacobian is diagonal.
-    log_det_elem = math.log(1 - 2 * alpha) - xp.log(s) - xp.log1p(-s)
-    return z, log_det_elem.reshape(log_det_elem.shape[0], -1).sum(axis=1)
-
-
-def inverse_logit_transform(z, alpha: float = 0.05):
-    """Inverse of :func:`logit_transform`: ``y = (sigmoid(z) - a) / (1 - 2a)``.
-
-    Returns:
-      y: `[N, ...]` same shape and array type as ``z``.
-      log_det: `[N]` log |dy/dz| summed over non-batch axes (minus the forward one).
-    """
-    xp = _namespace(z)
-    # log sigmoid(z) and log(1 - sigmoid(z)) without overflow for large |z|.
-    log_s = -xp.logaddexp(0.0, -z)
-    log_one_minus_s = -xp.logaddexp(0.0, z)
-    y = (xp.exp(log_s) - alpha) / (1 - 2 * alpha)
-    log_det_elem = log_s + log_one_minus_s - math.log(1 - 2 * alpha)
-    return y, log_det_elem.reshape(log_det_elem.shape[0], -1).sum(axis=1)

@@ -20,8 +20,8 @@ Kinds, with D = sigmoid(logit) where it is a probability:
   has the same fixed point and strong gradients early in training.
 * ``wasserstein`` (Arjovsky et al., 2017): critic f minimises E_q f − E_p f, G minimises
   −E_q f. A Wasserstein-1 estimate only if f is 1-Lipschitz: enforce it with
-  ``clip_weights`` (the original WGAN) or ``gradient_penalty`` (WGAN-GP,
-  Gulrajani et al., 2017).
+  ``genjax.optim.clip_weights`` (the original WGAN, as an optimiser projection) or
+  ``gradient_penalty`` (WGAN-GP, Gulrajani et al., 2017).
 * ``hinge`` (Lim & Ye, 2017; Miyato et al., 2018): D minimises E_p relu(1 − f) +
   E_q relu(1 + f); G minimises −E_q f. Usually with spectral normalisation in the
   model, or an R1 penalty.
@@ -56,7 +56,6 @@ KINDS = ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares")
 
 __all__ = [
     "KINDS",
-    "clip_weights",
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
@@ -202,11 +201,6 @@ def r1_penalty(critic_fn: Callable[[Array], Array], real: Array) -> Array:
       scalar.
     """
     return jnp.mean(_squared_norm_per_example(_per_example_input_grad(critic_fn, real)))
-
-
-def clip_weights(params: Params, clip: float) -> Params:
-    """Every leaf clipped elementwise to [−clip, clip]: the original WGAN's crude Lipschitz constraint."""
-    return jax.tree.map(lambda leaf: jnp.clip(leaf, -clip, clip), params)
 
 
 def unrolled_generator_loss(

@@ -39,6 +39,8 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
+from genjax.reduce import sum_except_batch
+
 Array = jax.Array
 ScoreFn = Callable[[Array, Array | None], Array]
 Projection = Literal["gaussian", "rademacher"]
@@ -57,11 +59,6 @@ def _per_example_sigma(sigma: Array | float | None, batch: int) -> Array | None:
     if sigma is None:
         return None
     return jnp.broadcast_to(jnp.asarray(sigma, dtype=jnp.float32), (batch,))
-
-
-def _sum_event(values: Array) -> Array:
-    """`[B, ...]` -> `[B]`."""
-    return jnp.sum(values.reshape(values.shape[0], -1), axis=-1)
 
 
 def exact_score_matching(score_fn: ScoreFn, x: Array, sigma: Array | float | None = None) -> Array:
@@ -90,7 +87,7 @@ def exact_score_matching(score_fn: ScoreFn, x: Array, sigma: Array | float | Non
     basis = jnp.broadcast_to(basis, (dims, *x.shape))
     columns = jax.vmap(jvp)(basis).reshape(dims, batch, dims)  # [D (tangent), B, D (output)]
     trace = jnp.einsum("jbj->b", columns)
-    return trace + 0.5 * _sum_event(score**2)
+    return trace + 0.5 * sum_except_batch(score**2)
 
 
 def sliced_score_matching_from_projections(
@@ -118,11 +115,11 @@ def sliced_score_matching_from_projections(
     sigma = _per_example_sigma(sigma, x.shape[0])
     score, jvp = jax.linearize(lambda inputs: score_fn(inputs, sigma), x)
     jacobian_times_v = jax.vmap(jvp)(projections)  # [M, B, ...]
-    quadratic = jax.vmap(_sum_event)(projections * jacobian_times_v)  # [M, B]
+    quadratic = jax.vmap(sum_except_batch)(projections * jacobian_times_v)  # [M, B]
     if variance_reduced:
-        norm_term = 0.5 * _sum_event(score**2)  # [B]
+        norm_term = 0.5 * sum_except_batch(score**2)  # [B]
     else:
-        norm_term = 0.5 * jax.vmap(_sum_event)(projections * score) ** 2  # [M, B]
+        norm_term = 0.5 * jax.vmap(sum_except_batch)(projections * score) ** 2  # [M, B]
     return jnp.mean(quadratic + norm_term, axis=0)
 
 
@@ -219,4 +216,4 @@ def denoising_score_matching(
     x_tilde = x + sigma_b * noise
     # (x̃ - x)/σ² written as z/σ: the same value without the cancellation in x̃ - x.
     residual = score_fn(x_tilde, sigma) + noise / sigma_b
-    return sigma**weighting * 0.5 * _sum_event(residual**2)
+    return sigma**weighting * 0.5 * sum_except_batch(residual**2)

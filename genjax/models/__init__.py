@@ -17,12 +17,12 @@ from genjax.models.bundle import GenerativeModel, LossFn, masked_mean
 # config.model.name -> "module:function"; the function takes (config, dataset).
 _REGISTRY: dict[str, str] = {
     "autoregressive": "genjax.models.autoregressive.family:build",
-    "ddpm": "genjax.models.ddpm:build",
-    "ebm": "genjax.models.ebm:build",
-    "flow": "genjax.models.flow:build",
+    "ddpm": "genjax.models.ddpm.family:build",
+    "ebm": "genjax.models.ebm.family:build",
+    "flow": "genjax.models.flow.family:build",
     "gan": "genjax.models.gan.family:build",
-    "score": "genjax.models.score:build",
-    "vae": "genjax.models.vae:build",
+    "score": "genjax.models.score.family:build",
+    "vae": "genjax.models.vae.family:build",
 }
 
 __all__ = ["GenerativeModel", "LossFn", "build", "known_models", "masked_mean"]
@@ -36,7 +36,7 @@ def build(config: ml_collections.ConfigDict, dataset=None) -> GenerativeModel:
     """Builds the family named by ``config.model.name``.
 
     Args:
-      config: a full experiment config (see DESIGN.md's schema).
+      config: a full experiment config (see docs/architecture.md, "Config schema").
       dataset: a `genjax.data.Dataset`, whose element shape and number of levels
         size the model; loaded from ``config.data`` when None.
     """

@@ -1,4 +1,7 @@
-"""Samplers as pure functions: whole chains run inside one jitted loop."""
+"""Samplers as pure functions: whole chains run inside one jitted loop.
+
+The diffusion forward process and schedules they use live in `genjax.diffusion`.
+"""
 
 from genjax.samplers.autoregressive import (
     bernoulli_logit_sampler,
@@ -7,42 +10,28 @@ from genjax.samplers.autoregressive import (
     sample_binary_autoregressive,
     sample_image_autoregressive,
 )
-from genjax.samplers.diffusion import (
-    DiffusionSchedule,
-    beta_schedule,
-    cosine_betas,
-    ddim_sample,
-    ddim_timesteps,
-    ddpm_sample,
-    linear_betas,
-    make_schedule,
-    model_log_variance,
-    p_mean_variance,
-    predict_x0,
-    q_posterior,
-    q_sample,
-)
+from genjax.samplers.diffusion import ddim_sample, ddim_timesteps, ddpm_sample
 from genjax.samplers.langevin import annealed_langevin, geometric_sigmas, langevin, mala
+from genjax.samplers.replay_buffer import (
+    ReplayBuffer,
+    replay_buffer_init,
+    replay_buffer_sample,
+    replay_buffer_update,
+)
 
 __all__ = [
-    "DiffusionSchedule",
+    "ReplayBuffer",
     "annealed_langevin",
     "bernoulli_logit_sampler",
-    "beta_schedule",
-    "cosine_betas",
     "ddim_sample",
     "ddim_timesteps",
     "ddpm_sample",
     "geometric_sigmas",
     "langevin",
-    "linear_betas",
-    "make_schedule",
     "mala",
-    "model_log_variance",
-    "p_mean_variance",
-    "predict_x0",
-    "q_posterior",
-    "q_sample",
+    "replay_buffer_init",
+    "replay_buffer_sample",
+    "replay_buffer_update",
     "sample_autoregressive",
     "sample_autoregressive_incremental",
     "sample_binary_autoregressive",

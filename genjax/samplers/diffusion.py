@@ -1,22 +1,8 @@
-"""Denoising diffusion (DDPM, DDIM): noise schedules, the forward process and the two samplers.
+"""DDPM and DDIM samplers: whole reverse chains in one ``lax.scan``.
 
-The forward process (Sohl-Dickstein et al. 2015; Ho et al. 2020, "Denoising
-Diffusion Probabilistic Models") adds Gaussian noise in T steps,
+The forward process, schedules and the reverse-step parametrisation they use
+are in `genjax.diffusion`.
 
-    q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I),   alpha_t = 1 - beta_t,
-
-so that, with abar_t = prod_{s <= t} alpha_s,
-
-    q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)
-    q(x_{t-1} | x_t, x_0) = N(coef1_t x_0 + coef2_t x_t, beta_tilde_t I),
-    beta_tilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t).
-
-Timesteps are 0-based: t = 0 is the first noising step, x_0 is data and the
-``x_t`` at index t is Ho et al.'s x_{t+1}; ``abar_{-1} = 1``. Data live in [-1, 1].
-The network is a noise predictor ``eps_fn(x_t [N, ...], t [N] int32) -> eps_hat``:
-x_0 is then estimated as (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t).
-
-Samplers:
 * `ddpm_sample`: ancestral sampling of p(x_{t-1} | x_t) = N(mean, sigma_t^2 I) with
   sigma_t^2 = beta_t ("beta", Ho's "fixedlarge") or beta_tilde_t ("posterior",
   "fixedsmall"), T network calls.
@@ -24,217 +10,24 @@ Samplers:
   a non-Markovian process with the same marginals, run on a sub-sequence of
   timesteps; eta = 0 is deterministic, eta = 1 on all T steps is DDPM with
   the "posterior" variance.
-
-Each sampler runs its whole chain in one ``lax.scan``. Schedules: linear (Ho et
-al. 2020) and cosine (Nichol & Dhariwal 2021, "Improved DDPM").
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.diffusion import (
+    DiffusionSchedule,
+    EpsFn,
+    at_timestep,
+    check_variance,
+    p_mean_variance,
+    predict_x0,
+)
+
 Array = jax.Array
-EpsFn = Callable[[Array, Array], Array]  # (x_t [N, ...], t [N] int32) -> eps_hat [N, ...]
-
-VARIANCES = ("beta", "posterior")
-SCHEDULES = ("linear", "cosine")
-
-
-class DiffusionSchedule(NamedTuple):
-    """Per-timestep constants of a T-step diffusion, each a float32 array `[T]` (a pytree).
-
-    Fields (0-based t): ``betas``; ``alphas = 1 - betas``; ``alpha_bars`` (cumulative
-    product); ``alpha_bars_prev`` (abar_{t-1}, with abar_{-1} = 1);
-    ``sqrt_alpha_bars``; ``sqrt_one_minus_alpha_bars``; ``posterior_variance``
-    (beta_tilde_t, 0 at t = 0); ``posterior_log_variance_clipped`` (its log with t = 0
-    replaced by t = 1's, as Ho et al.: log 0 would be -inf); ``posterior_mean_coef1``,
-    ``posterior_mean_coef2`` (the x_0 and x_t weights of the posterior mean).
-    """
-
-    betas: Array
-    alphas: Array
-    alpha_bars: Array
-    alpha_bars_prev: Array
-    sqrt_alpha_bars: Array
-    sqrt_one_minus_alpha_bars: Array
-    posterior_variance: Array
-    posterior_log_variance_clipped: Array
-    posterior_mean_coef1: Array
-    posterior_mean_coef2: Array
-
-    @property
-    def num_steps(self) -> int:
-        """T (static: read from the shape)."""
-        return self.betas.shape[0]
-
-
-def make_schedule(betas: np.ndarray | Array) -> DiffusionSchedule:
-    """Builds every schedule constant from ``betas [T]`` in float64 numpy, stored as float32.
-
-    float64 because 1 - abar_t and beta_tilde_t lose most of their digits in
-    float32 at small t (beta_0 = 1e-4).
-    """
-    betas = np.asarray(betas, dtype=np.float64)
-    if betas.ndim != 1 or betas.shape[0] < 2:
-        raise ValueError(f"betas must be a 1-D array of at least 2 steps, got shape {betas.shape}")
-    if not np.all((betas > 0) & (betas < 1)):
-        raise ValueError("betas must lie in (0, 1)")
-    alphas = 1.0 - betas
-    alpha_bars = np.cumprod(alphas)
-    alpha_bars_prev = np.concatenate([[1.0], alpha_bars[:-1]])
-    posterior_variance = betas * (1.0 - alpha_bars_prev) / (1.0 - alpha_bars)
-    fields = dict(
-        betas=betas,
-        alphas=alphas,
-        alpha_bars=alpha_bars,
-        alpha_bars_prev=alpha_bars_prev,
-        sqrt_alpha_bars=np.sqrt(alpha_bars),
-        sqrt_one_minus_alpha_bars=np.sqrt(1.0 - alpha_bars),
-        posterior_variance=posterior_variance,
-        posterior_log_variance_clipped=np.log(np.append(posterior_variance[1], posterior_variance[1:])),
-        posterior_mean_coef1=betas * np.sqrt(alpha_bars_prev) / (1.0 - alpha_bars),
-        posterior_mean_coef2=(1.0 - alpha_bars_prev) * np.sqrt(alphas) / (1.0 - alpha_bars),
-    )
-    return DiffusionSchedule(**{name: jnp.asarray(value, jnp.float32) for name, value in fields.items()})
-
-
-def linear_betas(
-    num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, *, rescale: bool = True
-) -> np.ndarray:
-    """Betas evenly spaced from ``beta_start`` to ``beta_end`` (Ho et al. 2020), float64 `[T]`.
-
-    Ho et al. use exactly 1e-4 .. 0.02 for T = 1000. With ``rescale`` both ends are
-    multiplied by 1000 / T (as improved DDPM does), so that another T discretises
-    roughly the same continuous process (sum of betas, hence abar_T, about
-    unchanged); T = 1000 is unaffected. Raises when a rescaled beta reaches 1
-    (T below ~20 with the defaults).
-    """
-    scale = 1000.0 / num_steps if rescale else 1.0
-    start, end = beta_start * scale, beta_end * scale
-    if not 0.0 < start <= end < 1.0:
-        raise ValueError(
-            f"linear betas must satisfy 0 < beta_start <= beta_end < 1 after rescaling by 1000/T, got "
-            f"{start:g} .. {end:g} for num_steps={num_steps}; "
-            "use more steps, a smaller beta_end or rescale=False"
-        )
-    return np.linspace(start, end, num_steps, dtype=np.float64)
-
-
-def cosine_betas(num_steps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
-    """Nichol & Dhariwal's (2021) cosine schedule, float64 `[T]`.
-
-    abar(u) = f(u) / f(0), f(u) = cos^2((u + s) / (1 + s) * pi / 2) on u in [0, 1];
-    beta_t = min(1 - abar((t + 1) / T) / abar(t / T), max_beta), so the schedule's
-    alpha_bars follow abar((t + 1) / T) until a beta is clipped (at the very end,
-    where abar -> 0 would make beta_{T-1} = 1).
-    """
-
-    def f(u: np.ndarray) -> np.ndarray:
-        return np.cos((u + s) / (1.0 + s) * math.pi / 2.0) ** 2
-
-    grid = np.arange(num_steps + 1, dtype=np.float64) / num_steps
-    alpha_bar = f(grid) / f(0.0)
-    return np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)
-
-
-def beta_schedule(name: str, num_steps: int) -> np.ndarray:
-    """Betas `[T]` by name: "linear" (rescaled to T, see `linear_betas`) or "cosine"."""
-    if name == "linear":
-        return linear_betas(num_steps)
-    if name == "cosine":
-        return cosine_betas(num_steps)
-    raise ValueError(f"unknown beta schedule {name!r}; allowed: {', '.join(SCHEDULES)}")
-
-
-def _at(values: Array, t: Array, x: Array) -> Array:
-    """values[t] `[N]` reshaped to broadcast against x `[N, ...]`."""
-    return values[t].reshape(t.shape + (1,) * (x.ndim - 1))
-
-
-def q_sample(x0: Array, t: Array, noise: Array, schedule: DiffusionSchedule) -> Array:
-    """Draws x_t ~ q(x_t | x_0) = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise.
-
-    Args:
-      x0, noise: `[N, ...]`; t: `[N]` int.
-    """
-    return _at(schedule.sqrt_alpha_bars, t, x0) * x0 + _at(schedule.sqrt_one_minus_alpha_bars, t, x0) * noise
-
-
-def q_posterior(x0: Array, x_t: Array, t: Array, schedule: DiffusionSchedule) -> tuple[Array, Array, Array]:
-    """q(x_{t-1} | x_t, x_0): (mean `[N, ...]`, variance, log_variance broadcastable `[N, 1, ...]`).
-
-    The log-variance is the clipped one (t = 0's equals t = 1's); at t = 0 the
-    true posterior is a point mass at x_0 (mean = x_0, variance 0).
-    """
-    mean = _at(schedule.posterior_mean_coef1, t, x_t) * x0 + _at(schedule.posterior_mean_coef2, t, x_t) * x_t
-    variance = _at(schedule.posterior_variance, t, x_t)
-    log_variance = _at(schedule.posterior_log_variance_clipped, t, x_t)
-    return mean, variance, log_variance
-
-
-def predict_x0(x_t: Array, t: Array, eps: Array, schedule: DiffusionSchedule) -> Array:
-    """Inverts q_sample for x_0 given the noise: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-    noise_part = _at(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps
-    return (x_t - noise_part) / _at(schedule.sqrt_alpha_bars, t, x_t)
-
-
-def _check_variance(variance: str) -> None:
-    if variance not in VARIANCES:
-        raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
-
-
-def model_log_variance(t: Array, schedule: DiffusionSchedule, *, variance: str = "beta") -> Array:
-    """log sigma_t^2 `[N]` of the reverse step p(x_{t-1} | x_t).
-
-    "beta": log beta_t; "posterior": log beta_tilde_t. At t = 0 both use beta_tilde
-    at t = 1, as Ho et al.'s code does (there it only sets the decoder's scale:
-    samplers add no noise at the last step).
-    """
-    _check_variance(variance)
-    if variance == "beta":
-        log_var = jnp.log(schedule.betas).at[0].set(schedule.posterior_log_variance_clipped[0])
-    else:
-        log_var = schedule.posterior_log_variance_clipped
-    return log_var[t]
-
-
-def p_mean_variance(
-    eps_fn: EpsFn,
-    x_t: Array,
-    t: Array,
-    schedule: DiffusionSchedule,
-    *,
-    variance: str = "beta",
-    clip_denoised: bool = True,
-) -> tuple[Array, Array, Array]:
-    """The reverse step p(x_{t-1} | x_t) = N(mean, exp(log_variance)): one network call.
-
-    With ``clip_denoised`` the predicted x_0 is clipped to [-1, 1] and the mean is
-    the posterior mean q(x_{t-1} | x_t, x_0_hat) (Ho et al.'s code path); without,
-    mean = (x_t - beta_t / sqrt(1 - abar_t) eps_hat) / sqrt(alpha_t), which is the
-    same posterior mean written in eps.
-
-    Args:
-      x_t: `[N, ...]`; t: `[N]` int32.
-    Returns:
-      mean `[N, ...]`, log_variance `[N, 1, ...]`, predicted x_0 `[N, ...]` (clipped if asked).
-    """
-    eps = eps_fn(x_t, t)
-    x0 = predict_x0(x_t, t, eps, schedule)
-    if clip_denoised:
-        x0 = jnp.clip(x0, -1.0, 1.0)
-        mean = q_posterior(x0, x_t, t, schedule)[0]
-    else:
-        noise_coef = _at(schedule.betas / schedule.sqrt_one_minus_alpha_bars, t, x_t)
-        mean = (x_t - noise_coef * eps) / _at(jnp.sqrt(schedule.alphas), t, x_t)
-    log_var = model_log_variance(t, schedule, variance=variance)
-    return mean, log_var.reshape(t.shape + (1,) * (x_t.ndim - 1)), x0
 
 
 def ddpm_sample(
@@ -257,7 +50,7 @@ def ddpm_sample(
     Returns:
       x_0 `[N, ...]`.
     """
-    _check_variance(variance)
+    check_variance(variance)
     num_samples = x_T.shape[0]
 
     def step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, None]:
@@ -326,7 +119,7 @@ def ddim_sample(
         x0 = predict_x0(x, t_vec, eps, schedule)
         if clip_denoised:
             x0 = jnp.clip(x0, -1.0, 1.0)
-            eps = (x - _at(schedule.sqrt_alpha_bars, t_vec, x) * x0) / _at(
+            eps = (x - at_timestep(schedule.sqrt_alpha_bars, t_vec, x) * x0) / at_timestep(
                 schedule.sqrt_one_minus_alpha_bars, t_vec, x
             )
         alpha_bar = schedule.alpha_bars[t]

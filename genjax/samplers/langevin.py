@@ -30,13 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.reduce import sum_except_batch
+
 Array = jax.Array
 Scalar = float | Array
-
-
-def _per_example_sq_norm(v: Array) -> Array:
-    """`[N, ...] -> [N]`: squared L2 norm over all but the leading axis."""
-    return jnp.sum(jnp.square(v).reshape(v.shape[0], -1), axis=-1)
 
 
 def _expand(per_example: Array, like: Array) -> Array:
@@ -46,7 +43,7 @@ def _expand(per_example: Array, like: Array) -> Array:
 
 def _clip_per_example(grad: Array, max_norm: Scalar) -> Array:
     """Rescales each example's gradient to L2 norm at most ``max_norm`` (direction kept)."""
-    norm = jnp.sqrt(_per_example_sq_norm(grad))
+    norm = jnp.sqrt(sum_except_batch(jnp.square(grad)))
     # The tiny floor only guards 0/0; a zero gradient has scale 1 and stays zero.
     scale = jnp.minimum(1.0, max_norm / jnp.maximum(norm, jnp.finfo(grad.dtype).tiny))
     return grad * _expand(scale.astype(grad.dtype), grad)
@@ -122,7 +119,7 @@ def _log_proposal(to: Array, frm: Array, grad_frm: Array, eps: Array) -> Array:
 
     The normalising constant is the same in both directions, so it cancels in the MH ratio.
     """
-    return -_per_example_sq_norm(to - frm - eps * grad_frm) / (4.0 * eps)
+    return -sum_except_batch(jnp.square(to - frm - eps * grad_frm)) / (4.0 * eps)
 
 
 def mala(

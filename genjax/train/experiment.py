@@ -18,7 +18,7 @@ from genjax import config as config_lib
 from genjax import data as data_lib
 from genjax import models
 from genjax.models.bundle import GenerativeModel
-from genjax.train.optimizers import make_optimizers
+from genjax.optim import make_optimizers
 from genjax.train.state import TrainState
 from genjax.train.step import init_train_state, make_mesh, replicated
 

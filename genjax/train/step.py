@@ -160,7 +160,7 @@ def make_train_step(
     metric comes back as `[K]`, one value per step, so a non-finite loss can be
     traced to its step. The state is replicated and donated.
     """
-    from genjax.train.optimizers import updates_per_step
+    from genjax.optim import updates_per_step
 
     mesh = mesh or make_mesh()
     single_step = make_single_step(

@@ -19,7 +19,7 @@ from experiments.configs import ebm as ebm_config
 from experiments.configs import gan as gan_config
 from experiments.configs import vae as vae_config
 from genjax import models
-from genjax.train.optimizers import make_optimizers
+from genjax.optim import make_optimizers
 from genjax.train.step import init_train_state, make_mesh, make_train_step
 
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.models.autoregressive.pixelcnn import MaskedOutputHead, check_divisible
-from genjax.models.layers import MaskedConv2D
+from genjax.models.networks.layers import MaskedConv2D
 
 Array = jax.Array
 

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.models.flows.made import hidden_degrees, input_degrees
-from genjax.models.layers import activation
+from genjax.models.networks.layers import activation
+from genjax.models.networks.made import hidden_degrees, input_degrees
 
 Array = jax.Array
 

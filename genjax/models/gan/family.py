@@ -37,10 +37,10 @@ import jax.numpy as jnp
 import ml_collections
 
 from genjax.errors import ConfigError
+from genjax.fields import choice, number
 from genjax.losses import fgan as fgan_losses
 from genjax.losses import gan as gan_losses
 from genjax.models.bundle import Batch, GenerativeModel, Params
-from genjax.models.fields import choice, number
 from genjax.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.models.gan.mlp import MLPDiscriminator, MLPGenerator
 
@@ -162,7 +162,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
 
     unroll_optimizer = None
     if m.unrolled_steps:
-        from genjax.train.optimizers import make_optimizer  # the critic's own optimiser, unrolled
+        from genjax.optim import make_optimizer  # the critic's own optimiser, unrolled
 
         unroll_config = config.copy_and_resolve_references()
         # Adam's sqrt(v) has an infinite derivative at v = 0; eps_root keeps the unroll differentiable.

@@ -6,7 +6,7 @@
   unit, a logit for the (non-saturating) GAN losses or a critic value for WGAN losses.
 
 "leaky_relu" here means slope 0.2 on the negative side (Radford, Metz & Chintala 2016, DCGAN),
-the usual choice in GAN discriminators; `genjax.models.layers.activation("leaky_relu")` is Flax's
+the usual choice in GAN discriminators; `genjax.models.networks.layers.activation("leaky_relu")` is Flax's
 default slope 0.01, so this module resolves that one name itself.
 """
 
@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 
 from genjax.models.gan.minibatch import MinibatchStdDev
-from genjax.models.layers import activation as shared_activation
+from genjax.models.networks.layers import activation as shared_activation
 
 Array = jax.Array
 

@@ -56,7 +56,7 @@ def test_short_contrastive_divergence_lowers_data_energy_relative_to_noise():
     config.optim.energy.update(learning_rate=3e-3, schedule="constant")
     model = models.build(config, TOY)
     from genjax.data import toy2d
-    from genjax.train.optimizers import make_optimizers
+    from genjax.optim import make_optimizers
     from genjax.train.step import init_train_state, make_train_step
 
     density = toy2d.get("8gaussians")

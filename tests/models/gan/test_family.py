@@ -10,7 +10,7 @@ import pytest
 from experiments.configs import gan as gan_config
 from genjax import models
 from genjax.errors import ConfigError
-from genjax.train.optimizers import make_optimizers
+from genjax.optim import make_optimizers
 from genjax.train.step import PURPOSE_LOSS, init_train_state, make_single_step, step_key
 
 TOY = types.SimpleNamespace(name="toy2d:ring", element_shape=(2,), num_levels=None, tokens=False)

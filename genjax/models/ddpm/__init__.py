@@ -1,0 +1,5 @@
+"""DDPM: the ``ddpm`` family (eps-prediction loss, DDPM/DDIM sampling, the full variational bound)."""
+
+from genjax.models.ddpm.family import build
+
+__all__ = ["build"]

@@ -1,0 +1,138 @@
+"""The score family (NCSN, Song & Ermon 2019): one network s(x, sigma) for many noise levels.
+
+Training matches the score of the data perturbed by N(0, sigma^2 I), for sigma
+drawn from a decreasing geometric list sigma_1 > ... > sigma_L, with the
+sigma^2 weighting that makes every level's loss O(1); sampling is annealed
+Langevin dynamics down the same list (`genjax.samplers.annealed_langevin`).
+
+Config (``model.*``, with ``model.name = "score"``):
+
+=====================  ==========================================================
+``objective``          ``dsm`` (denoising score matching) | ``ssm`` / ``ssm_vr``
+                       (sliced score matching, plain or variance-reduced, on the
+                       perturbed data)
+``sigma_max``,         the geometric noise list: sigma_max should be about the
+``sigma_min``,         largest distance between training examples (Song & Ermon
+``num_sigmas``         2020, technique 1), sigma_min below the data's resolution
+``weighting``          lambda(sigma) = sigma^weighting (2: Song & Ermon)
+``num_projections``    sliced objectives: projections per example
+``scale_by_sigma``     s(x, sigma) = net(x, log sigma) / sigma (NCSNv2 technique 3)
+``step_size``,         annealed Langevin: eps at the last level and steps per level;
+``steps_per_sigma``    the step at level i is eps * sigma_i^2 / sigma_L^2
+``final_denoise``      finish with one Tweedie step x + sigma_L^2 s(x, sigma_L)
+``init``               chain starts: ``uniform`` on [init_low, init_high] |
+                       ``gaussian`` N(0, sigma_max^2 I)
+architecture fields    see `genjax.models.networks.denoiser`
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from genjax import fields
+from genjax.errors import ConfigError
+from genjax.losses.score import denoising_score_matching, sliced_score_matching
+from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
+from genjax.models.networks.denoiser import make_network
+from genjax.samplers.langevin import annealed_langevin, geometric_sigmas
+
+Array = jax.Array
+OBJECTIVES = ("dsm", "ssm", "ssm_vr")
+INITS = ("uniform", "gaussian")
+
+
+def validate(m: ml_collections.ConfigDict) -> None:
+    fields.choice(m, "objective", OBJECTIVES)
+    fields.choice(m, "init", INITS)
+    sigma_max = fields.number(m, "sigma_max", positive=True)
+    sigma_min = fields.number(m, "sigma_min", positive=True)
+    if sigma_min >= sigma_max:
+        raise ConfigError(f"model.sigma_min: got {sigma_min}; must be below sigma_max ({sigma_max})")
+    fields.number(m, "num_sigmas", integer=True, positive=True)
+    fields.number(m, "weighting")
+    fields.number(m, "num_projections", integer=True, positive=True)
+    fields.number(m, "step_size", positive=True)
+    fields.number(m, "steps_per_sigma", integer=True, positive=True)
+
+
+def per_example(values: Array, x: Array) -> Array:
+    """`[N]` -> `[N, 1, ...]`, broadcastable against ``x`` `[N, ...]`."""
+    return values.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+    """The NCSN bundle: one player, ``score``."""
+    m = config.model
+    validate(m)
+    element_shape = tuple(dataset.element_shape)
+    images = dataset.num_levels is not None  # pixel data are scaled to [0, 1]
+    network = make_network(m, element_shape)
+    sigmas = geometric_sigmas(float(m.sigma_max), float(m.sigma_min), int(m.num_sigmas))
+
+    def score_fn_of(params: Params, rng: Array | None = None):
+        def score_fn(x: Array, sigma: Array) -> Array:
+            out = network.apply(params["score"], x, jnp.log(sigma), rng)
+            return out / per_example(sigma, x) if m.scale_by_sigma else out
+
+        return score_fn
+
+    def init(rng: Array, batch: Batch) -> Params:
+        x = batch["x"]
+        return {"score": network.init(rng, x, jnp.zeros(x.shape[:1]))}
+
+    def objective(params: Params, x: Array, rng: Array) -> Array:
+        """Per-example loss `[B]` at noise levels drawn uniformly from ``sigmas``."""
+        net_key, loss_key = jax.random.split(rng)
+        score_fn = score_fn_of(params, net_key)
+        if m.objective == "dsm":
+            return denoising_score_matching(loss_key, score_fn, x, sigmas, weighting=m.weighting)
+        level_key, noise_key, projection_key = jax.random.split(loss_key, 3)
+        sigma = sigmas[jax.random.randint(level_key, x.shape[:1], 0, len(sigmas))]
+        noised = x + per_example(sigma, x) * jax.random.normal(noise_key, x.shape)
+        values = sliced_score_matching(
+            projection_key,
+            score_fn,
+            noised,
+            m.num_projections,
+            variance_reduced=m.objective == "ssm_vr",
+            sigma=sigma,
+        )
+        return values * sigma**m.weighting
+
+    def loss(params: Params, batch: Batch, rng: Array):
+        return masked_mean(objective(params, batch["x"], rng), batch), {}
+
+    def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
+        # The sigma^2-weighted DSM loss on test data: comparable across objectives and runs.
+        score_fn = score_fn_of(params)
+        return {"dsm": denoising_score_matching(rng, score_fn, batch["x"], sigmas, weighting=2.0)}
+
+    def sample(params: Params, rng: Array, num_samples: int) -> Array:
+        init_key, chain_key = jax.random.split(rng)
+        shape = (num_samples, *element_shape)
+        if m.init == "uniform":
+            x0 = jax.random.uniform(init_key, shape, minval=m.init_low, maxval=m.init_high)
+        else:
+            x0 = sigmas[0] * jax.random.normal(init_key, shape)
+        x = annealed_langevin(
+            chain_key,
+            score_fn_of(params),
+            x0,
+            sigmas,
+            step_size=m.step_size,
+            steps_per_sigma=m.steps_per_sigma,
+            final_denoise=bool(m.final_denoise),
+        )
+        return jnp.clip(x, 0.0, 1.0) if images else x
+
+    return GenerativeModel(
+        init=init,
+        losses={"score": loss},
+        sample=sample,
+        log_prob=None,
+        element_shape=element_shape,
+        eval_metrics=eval_metrics,
+    )

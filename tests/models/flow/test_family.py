@@ -1,0 +1,167 @@
+"""The flow family end to end: exact densities, the bits/dim accounting, sampling, configs."""
+
+import math
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from tests.models.flow.bijector_checks import check_bijector, jitter, perturbed_params
+
+from experiments.configs import flow as flow_configs
+from genjax import data as data_lib
+from genjax import models
+from genjax.errors import ConfigError
+from genjax.models.flow import make_flow
+from genjax.train.evaluation import evaluate
+from genjax.train.step import make_mesh
+
+ARCHITECTURES = flow_configs.ARCHITECTURES
+
+
+def _small_config(variant: str, **model):
+    config = flow_configs.get_config(variant)
+    config.model.update(num_layers=4, hidden_sizes=(16, 16), steps_per_scale=2, **model)
+    return config
+
+
+def _fake_dataset(element_shape, num_levels, name="fake"):
+    return types.SimpleNamespace(name=name, element_shape=element_shape, num_levels=num_levels)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_random_2d_flow_density_integrates_to_one(architecture):
+    config = _small_config(f"{architecture}_8gaussians")
+    model = models.build(config, _fake_dataset((2,), None))
+    init_batch = {"x": jax.random.normal(jax.random.key(0), (64, 2)) * 2}
+    params = model.init(jax.random.key(1), init_batch)
+    params = {"model": jitter(params["model"], scale=0.1, seed=3)}
+    # Midpoint rule on a fine grid wide enough to hold the (perturbed) mass.
+    half_width, resolution = 16.0, 800
+    cell = 2 * half_width / resolution
+    centres = -half_width + cell * (np.arange(resolution) + 0.5)
+    grid = np.stack(np.meshgrid(centres, centres), -1).reshape(-1, 2).astype(np.float32)
+    log_q = jax.jit(lambda x: model.log_prob(params, {"x": x}, None))(grid)
+    mass = float(jnp.sum(jnp.exp(log_q)) * cell**2)
+    assert abs(mass - 1.0) < 1e-2, mass
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_full_image_models_invert_with_autodiff_log_det(architecture):
+    # 4x4x1 images: a 16 x 16 Jacobian, yet two squeezes for the multi-scale models.
+    config = _small_config(f"{architecture}_digits", num_scales=2)
+    flow = make_flow(config.model, (4, 4, 1))
+    x = jax.random.uniform(jax.random.key(0), (6, 4, 4, 1)) - 0.5
+    check_bijector(flow, perturbed_params(flow, x, scale=0.1), x, atol=2e-4)
+
+
+def test_uniform_model_scores_exactly_log2_levels_bits_per_dim():
+    # A fresh NICE is the identity; with a logistic prior and the alpha = 0 logit
+    # transform the model is exactly uniform on [0, 1)^64, i.e. uniform over the
+    # 17^64 digit images: log2(17) bits/dim, whatever the dequantization noise.
+    config = flow_configs.get_config("nice_digits")
+    config.model.update(base="logistic", preprocess="logit", logit_alpha=0.0)
+    dataset = data_lib.load_dataset(config.data)
+    model = models.build(config, dataset)
+    params = model.init(jax.random.key(0), data_lib.train_batches(dataset, config.data, seed=0)[0])
+    results = evaluate(
+        model, params, data_lib.eval_batches(dataset, config.data), seed=0, step=0, mesh=make_mesh()
+    )
+    assert results["num_examples"] == 297
+    np.testing.assert_allclose(results["bits_per_dim"], math.log2(17), rtol=1e-5)
+    np.testing.assert_allclose(results["nll"], 64 * math.log(17), rtol=1e-5)
+
+
+def test_sampling_temperature_scales_the_base_distribution():
+    config = _small_config("realnvp_8gaussians")
+    model = models.build(config, _fake_dataset((2,), None))
+    params = model.init(jax.random.key(0), {"x": jnp.zeros((8, 2))})  # a fresh flow is the identity
+    sample = jax.jit(model.sample, static_argnums=(2, 3))
+    np.testing.assert_allclose(
+        jnp.std(sample(params, jax.random.key(1), 20_000, 0.5), axis=0), 0.5, rtol=0.03
+    )
+    np.testing.assert_allclose(
+        jnp.std(sample(params, jax.random.key(1), 20_000, None), axis=0), 1.0, rtol=0.03
+    )
+    np.testing.assert_array_equal(sample(params, jax.random.key(1), 4, 0.0), 0.0)
+
+
+def test_samples_and_log_probs_agree_for_maf_images():
+    # MAF samples sequentially and evaluates in one pass; the log-prob of a sample
+    # must equal the base log-prob of its latent minus the sampling log-det.
+    config = _small_config("maf_digits")
+    model = models.build(config, _fake_dataset((4, 4, 1), 17))
+    params = model.init(jax.random.key(0), {"x": jax.random.uniform(jax.random.key(1), (8, 4, 4, 1))})
+    params = {"model": jitter(params["model"], scale=0.05, seed=3)}
+    images = model.sample(params, jax.random.key(2), 16)
+    assert images.shape == (16, 4, 4, 1)
+    assert bool(jnp.all((images >= 0) & (images <= 1)))
+    assert bool(jnp.all(jnp.isfinite(model.log_prob(params, {"x": images}, None))))
+
+
+@pytest.mark.parametrize(
+    "variant, overrides, field",
+    [
+        ("realnvp_digits", {"data.dequantize": False}, "data.dequantize"),
+        ("realnvp_digits", {"data.binarize": "dynamic"}, "data.binarize"),
+        ("realnvp_digits", {"model.architecture": "spline"}, "model.architecture"),
+        ("realnvp_digits", {"model.num_scales": 5}, "model.num_scales"),
+        ("glow_digits", {"model.num_scales": 4}, "model.num_scales"),
+        ("realnvp_8gaussians", {"model.preprocess": "logit"}, "model.preprocess"),
+        ("maf_8gaussians", {"model.num_layers": 0}, "model.num_layers"),
+        ("glow_8gaussians", {"model.scale_fn": "softplus"}, "model.scale_fn"),
+        ("maf_8gaussians", {"model.temperature": -1.0}, "model.temperature"),
+    ],
+)
+def test_bad_configs_name_the_field(variant, overrides, field):
+    config = flow_configs.get_config(variant)
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        config[section][key] = value
+    toy = variant.endswith("8gaussians")
+    dataset = _fake_dataset((2,) if toy else (8, 8, 1), None if toy else 17, "digits")
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        models.build(config, dataset)
+
+
+_SHAPES = {
+    "digits": ((8, 8, 1), 17),
+    "binarized_mnist": ((28, 28, 1), 2),
+    "tfds_mnist": ((28, 28, 1), 256),
+    "tfds_cifar10": ((32, 32, 3), 256),
+}
+
+
+@pytest.mark.parametrize("variant", [v for v in flow_configs.VARIANTS if v != "smoke"])
+def test_every_variant_builds(variant):
+    data = variant.split("_", 1)[1]
+    element_shape, num_levels = _SHAPES.get(data, ((2,), None))
+    config = flow_configs.get_config(variant)
+    model = models.build(config, _fake_dataset(element_shape, num_levels))
+    assert model.element_shape == element_shape and model.players == ("model",)
+
+
+def test_unknown_variant_lists_the_choices():
+    with pytest.raises(ValueError, match="architecture in nice, realnvp"):
+        flow_configs.get_config("realnvp_mnist")
+
+
+def test_train_evaluate_and_sample_binaries_for_a_2d_flow(run, tmp_path):
+    trained = run(
+        "experiments.train",
+        "--config=experiments/configs/flow.py:maf_8gaussians",
+        f"--workdir={tmp_path}",
+        "--config.train.num_steps=20",
+        "--config.train.steps_per_call=10",
+        "--config.data.num_test=2000",
+        "--config.data.eval_batch_size=1000",
+        "--config.eval.num_samples=200",
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "nll" in trained.stdout
+    sampled = run("experiments.sample", f"--workdir={tmp_path}", "--num_samples=100", "--temperature=0.8")
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    paths = sampled.stdout.strip().splitlines()[-2:]
+    assert paths[0].endswith("_t0.8.png") and paths[1].endswith("_t0.8_density.png")
+    assert all((tmp_path / "samples" / p.split("/")[-1]).stat().st_size > 0 for p in paths)
