@@ -40,9 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from experiments.benchmarks.timing import torch_compile_warmup
+from genjax.diffusion import linear_betas, make_schedule
 from genjax.models.networks.embeddings import embedding_frequencies
 from genjax.models.networks.unet import EPSILON, check_image_size, group_count
-from genjax.diffusion import linear_betas, make_schedule
 
 
 def torch_sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

@@ -29,7 +29,7 @@ def shared_data_path(filename: str) -> str:
 
 
 def base_config(model_name: str) -> ml_collections.ConfigDict:
-    """The shared schema (docs/architecture.md, "Config schema") with defaults; families fill in model.* and adjust the rest."""
+    """The shared schema (docs/architecture.md, "Config schema"); families fill in model.* and the rest."""
     config = ml_collections.ConfigDict()
     config.seed = 0
     config.model = ml_collections.ConfigDict({"name": model_name})

@@ -14,9 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")  # the PyTorch twins are a benchmark-only extra
 
 from experiments.benchmarks import diffusion_torch as dt  # noqa: E402
+from genjax.diffusion import linear_betas, make_schedule  # noqa: E402
 from genjax.models.networks.mlps import NoiseConditionalMLP  # noqa: E402
 from genjax.models.networks.unet import UNet  # noqa: E402
-from genjax.diffusion import linear_betas, make_schedule  # noqa: E402
 from genjax.samplers.diffusion import ddpm_sample  # noqa: E402
 from genjax.samplers.langevin import annealed_langevin, geometric_sigmas  # noqa: E402
 

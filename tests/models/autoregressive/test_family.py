@@ -8,13 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
-from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 from experiments.configs import autoregressive as ar_configs
 from genjax import data as data_lib
 from genjax import models
 from genjax.errors import ConfigError
 from genjax.models.autoregressive.family import ARCHITECTURES
+from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 CONFIG_ARCHITECTURES = ar_configs.ARCHITECTURES  # ARCHITECTURES plus made_ensemble
 MULTI_LEVEL = [a for a in CONFIG_ARCHITECTURES if a not in ("fvsbn", "nade")]

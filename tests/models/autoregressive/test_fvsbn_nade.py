@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
-from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 from genjax.data import toy_binary
 from genjax.models.autoregressive import FVSBN, NADE, log_prob
 from genjax.samplers import sample_binary_autoregressive
+from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 MODELS = {"fvsbn": lambda d: FVSBN(), "nade": lambda d: NADE(num_dims=d, hidden_size=7)}
 

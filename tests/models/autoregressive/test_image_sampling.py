@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 from genjax import samplers
 from genjax.models.autoregressive import GatedPixelCNN, PixelCNN
+from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 SIZE = 7
 MODULES = {

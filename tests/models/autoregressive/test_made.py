@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 from genjax import distributions
 from genjax.models.autoregressive.made import MADE, ensemble_log_prob, mask_degrees
+from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 NUM_DIMS = 6
 ALL_BITS = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=NUM_DIMS)))  # [64, 6]

@@ -6,11 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import check_bijector, perturbed_params
 
 from genjax.models.flow.autoregressive import IAF, MAF
 from genjax.models.flow.bijector import Chain, Reverse
 from genjax.models.networks.made import random_ordering
+from tests.models.flow.bijector_checks import check_bijector, perturbed_params
 
 DIM = 4
 

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import check_bijector, perturbed_params
 
 from genjax.models.flow import Chain, Coupling, DiagonalScaling, Flatten, Reverse, Squeeze, checkerboard
+from tests.models.flow.bijector_checks import check_bijector, perturbed_params
 
 VECTORS = jax.random.normal(jax.random.key(0), (4, 5))
 IMAGES = jax.random.normal(jax.random.key(1), (3, 4, 4, 2))

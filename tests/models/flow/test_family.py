@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import check_bijector, jitter, perturbed_params
 
 from experiments.configs import flow as flow_configs
 from genjax import data as data_lib
@@ -16,6 +15,7 @@ from genjax.errors import ConfigError
 from genjax.models.flow import make_flow
 from genjax.train.evaluation import evaluate
 from genjax.train.step import make_mesh
+from tests.models.flow.bijector_checks import check_bijector, jitter, perturbed_params
 
 ARCHITECTURES = flow_configs.ARCHITECTURES
 

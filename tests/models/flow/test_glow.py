@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import Jitted, check_bijector, perturbed_params
 
 from genjax.models.flow.bijector import Chain
 from genjax.models.flow.glow import ActNorm, InvertibleLinear, glow_step, lu_rotation_init
+from tests.models.flow.bijector_checks import Jitted, check_bijector, perturbed_params
 
 SHAPES = {"vector": (6,), "image": (3, 3, 4)}
 

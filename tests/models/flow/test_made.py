@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import jitter
 
 from genjax.models.networks.made import (
     MADE,
@@ -16,6 +15,7 @@ from genjax.models.networks.made import (
     input_degrees,
     random_ordering,
 )
+from tests.models.flow.bijector_checks import jitter
 
 DIM = 5
 

@@ -7,7 +7,6 @@ import functools
 import jax
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import Jitted, check_bijector, perturbed_params
 
 from genjax.models.flow.multiscale import (
     glow_multiscale,
@@ -16,6 +15,7 @@ from genjax.models.flow.multiscale import (
     multiscale_shapes,
     realnvp_multiscale,
 )
+from tests.models.flow.bijector_checks import Jitted, check_bijector, perturbed_params
 
 
 def batch(shape, size: int = 4, seed: int = 0) -> jax.Array:

@@ -6,11 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.models.flow.bijector_checks import check_bijector, perturbed_params
 
 from genjax.models.flow.bijector import Chain
 from genjax.models.flow.planar import Planar
 from genjax.models.flow.radial import Radial
+from tests.models.flow.bijector_checks import check_bijector, perturbed_params
 
 DIM = 3
 
