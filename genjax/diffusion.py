@@ -98,7 +98,7 @@ def make_schedule(betas: np.ndarray | Array) -> DiffusionSchedule:
 
 
 def linear_betas(
-    num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, *, rescale: bool = True
+    num_steps: int, *, beta_start: float = 1e-4, beta_end: float = 0.02, rescale: bool = True
 ) -> np.ndarray:
     """Betas evenly spaced from ``beta_start`` to ``beta_end`` (Ho et al. 2020), float64 `[T]`.
 
@@ -119,7 +119,7 @@ def linear_betas(
     return np.linspace(start, end, num_steps, dtype=np.float64)
 
 
-def cosine_betas(num_steps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
+def cosine_betas(num_steps: int, *, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
     """Nichol & Dhariwal's (2021) cosine schedule, float64 `[T]`.
 
     abar(u) = f(u) / f(0), f(u) = cos^2((u + s) / (1 + s) * pi / 2) on u in [0, 1];
@@ -178,14 +178,15 @@ def q_posterior(x0: Array, x_t: Array, t: Array, schedule: DiffusionSchedule) ->
 
 
 def predict_x0(x_t: Array, t: Array, eps: Array, schedule: DiffusionSchedule) -> Array:
-    """Inverts q_sample for x_0 given the noise: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+    """Inverts q_sample for x_0 given the noise: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), `[N, ...]`."""
     noise_part = at_timestep(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps
     return (x_t - noise_part) / at_timestep(schedule.sqrt_alpha_bars, t, x_t)
 
 
-def check_variance(variance: str) -> None:
-    if variance not in VARIANCES:
-        raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
+def check_variance(name: str) -> None:
+    """Raises ValueError unless ``name`` is ``beta`` or ``posterior`` (a scalar check of an option)."""
+    if name not in VARIANCES:
+        raise ValueError(f"unknown variance {name!r}; allowed: {', '.join(VARIANCES)}")
 
 
 def model_log_variance(t: Array, schedule: DiffusionSchedule, *, variance: str = "beta") -> Array:

@@ -39,7 +39,7 @@ def standard_normal_log_prob(x: Array, *, event_ndims: int | None = None) -> Arr
 
 
 def standard_logistic_log_prob(x: Array, *, event_ndims: int | None = None) -> Array:
-    """log of the standard logistic density ``e^-x / (1 + e^-x)^2``, summed over event dims.
+    """log of the standard logistic density ``e^-x / (1 + e^-x)^2``, summed over event dims: `[B]`.
 
     NICE's prior; stable for large ``|x|`` via softplus.
     """
@@ -47,7 +47,7 @@ def standard_logistic_log_prob(x: Array, *, event_ndims: int | None = None) -> A
 
 
 def bernoulli_log_prob(x: Array, logits: Array, *, event_ndims: int | None = None) -> Array:
-    """log Bernoulli(x; sigmoid(logits)) for x in {0, 1}, in the stable logits form.
+    """log Bernoulli(x; sigmoid(logits)) for x in {0, 1}, in the stable logits form; `[B]` by default.
 
     Uses x·l − softplus(l), which never evaluates log(0) even for saturated logits.
     """
@@ -205,7 +205,7 @@ _MIN_MASS = 1e-30
 
 
 def normal_kl(mean_q: Array, log_var_q: Array, mean_p: Array, log_var_p: Array) -> Array:
-    """Elementwise KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))) in nats (broadcasts)."""
+    """Elementwise KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))) in nats, `[...]` broadcast."""
     return 0.5 * (
         log_var_p - log_var_q + (jnp.exp(log_var_q) + (mean_q - mean_p) ** 2) * jnp.exp(-log_var_p) - 1.0
     )

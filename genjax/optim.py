@@ -41,11 +41,13 @@ def _positive_number(value, field: str) -> float:
 
 
 def updates_per_step(config: ml_collections.ConfigDict, player: str) -> int:
+    """How many updates ``player`` takes per train step (``optim.<player>.updates_per_step``, default 1)."""
     value = config.optim[player].get("updates_per_step", 1)
     return fields.check_number(value, f"optim.{player}.updates_per_step", integer=True, positive=True)
 
 
 def make_schedule(opt: ml_collections.ConfigDict, field: str, total_steps: int) -> optax.Schedule:
+    """The learning-rate schedule of one optimizer section over ``total_steps`` updates."""
     learning_rate = _positive_number(opt.get("learning_rate"), f"{field}.learning_rate")
     schedule = opt.get("schedule", "constant")
     if schedule == "constant":
@@ -119,4 +121,5 @@ def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.Grad
 
 
 def make_optimizers(config: ml_collections.ConfigDict, players) -> dict[str, optax.GradientTransformation]:
+    """One optax transformation per player, in the order of ``players``."""
     return {player: make_optimizer(config, player) for player in players}

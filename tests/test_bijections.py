@@ -14,7 +14,7 @@ def test_logit_transform_of_a_uniform_is_a_logistic():
     y = jax.random.uniform(jax.random.key(4), (100, 6), minval=1e-3, maxval=1 - 1e-3)
     z, log_det = bijections.logit_transform(y, alpha=0.0)
     np.testing.assert_allclose(
-        losses.flow_log_prob(z, log_det, distributions.standard_logistic_log_prob), 0, atol=1e-4
+        losses.flow_log_prob(z, log_det, base_log_prob=distributions.standard_logistic_log_prob), 0, atol=1e-4
     )
     y_back, inverse_log_det = bijections.inverse_logit_transform(z, alpha=0.0)
     np.testing.assert_allclose(y_back, y, atol=1e-6)

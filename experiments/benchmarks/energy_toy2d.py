@@ -77,8 +77,8 @@ def sample_metrics(samples, true_a, true_b, p_cells) -> dict:
     bandwidth = metrics.median_bandwidth(jnp.asarray(true_a[:2_000]), jnp.asarray(true_a[:2_000]))
     kernel = lambda x, y: metrics.rbf_kernel(x, y, bandwidth=bandwidth)
     return {
-        "mmd": float(metrics.mmd(jnp.asarray(samples), jnp.asarray(true_a), kernel)),
-        "mmd_true_vs_true": float(metrics.mmd(jnp.asarray(true_b), jnp.asarray(true_a), kernel)),
+        "mmd": float(metrics.mmd(jnp.asarray(samples), jnp.asarray(true_a), kernel=kernel)),
+        "mmd_true_vs_true": float(metrics.mmd(jnp.asarray(true_b), jnp.asarray(true_a), kernel=kernel)),
         "histogram_kl": histogram_kl(p_cells, samples),
         "histogram_kl_true": histogram_kl(p_cells, true_b),
     }

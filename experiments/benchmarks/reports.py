@@ -84,6 +84,6 @@ def mmd_to_test(samples, test, reference) -> dict:
     kernel = lambda x, y: metrics.rbf_kernel(x, y, bandwidth=bandwidth)
     return {
         "bandwidth": round(float(bandwidth), 4),
-        "mmd_samples_test": float(metrics.mmd(flat(samples), test, kernel)),
-        "mmd_train_test": float(metrics.mmd(flat(reference), test, kernel)),
+        "mmd_samples_test": float(metrics.mmd(flat(samples), test, kernel=kernel)),
+        "mmd_train_test": float(metrics.mmd(flat(reference), test, kernel=kernel)),
     }

@@ -130,7 +130,7 @@ def ddpm_bound_terms(
     return {"prior": _prior_term(x0, schedule), "diffusion": terms[1:].T, "decoder": terms[0]}
 
 
-def ddpm_variational_bound(
+def _negative_variational_bound(
     rng: Array,
     eps_fn: EpsFn,
     x0: Array,
@@ -141,7 +141,7 @@ def ddpm_variational_bound(
     variance: str = "beta",
     clip_denoised: bool = True,
 ) -> Array:
-    """The negative ELBO, an upper bound on -log p(x_0), in nats per example `[B]`.
+    """The negative ELBO, an upper bound on -log p(x_0), in nats per example `[B]` (see the public twin).
 
     ``timesteps=None`` sums all T terms (Ho et al.'s bound; T network calls in one
     scan). An int K estimates the sum over t without bias from K stratified
@@ -186,3 +186,32 @@ def ddpm_variational_bound(
 
     weighted = jax.lax.map(weighted_term, (jnp.arange(timesteps), t, sizes))  # [K, B]
     return _prior_term(x0, schedule) + jnp.sum(weighted, axis=0)
+
+
+def ddpm_variational_bound(
+    rng: Array,
+    eps_fn: EpsFn,
+    x0: Array,
+    schedule: DiffusionSchedule,
+    *,
+    num_levels: int,
+    timesteps: int | None = None,
+    variance: str = "beta",
+    clip_denoised: bool = True,
+) -> Array:
+    """The ELBO, a lower bound on log P(x_0) of the discrete data, in nats per example `[B]` (<= 0).
+
+    Minus the sum of the prior, diffusion and decoder terms (Ho et al. 2020's bound;
+    see `_negative_variational_bound` for ``timesteps``, the stratified estimate).
+    Bits/dim: ``genjax.metrics.bits_per_dim(-bound, D)``.
+    """
+    return -_negative_variational_bound(
+        rng,
+        eps_fn,
+        x0,
+        schedule,
+        num_levels=num_levels,
+        timesteps=timesteps,
+        variance=variance,
+        clip_denoised=clip_denoised,
+    )

@@ -160,7 +160,7 @@ def get_divergence(divergence: str | FDivergence) -> FDivergence:
     return F_DIVERGENCES[divergence]
 
 
-def fgan_bound(real_logits: Array, fake_logits: Array, divergence: str | FDivergence) -> Array:
+def fgan_bound(real_logits: Array, fake_logits: Array, *, divergence: str | FDivergence) -> Array:
     """The variational lower bound E_P[g_f(v)] − E_Q[f*(g_f(v))] on D_f(P || Q), for reporting.
 
     Args:
@@ -176,17 +176,19 @@ def fgan_bound(real_logits: Array, fake_logits: Array, divergence: str | FDiverg
     return jnp.mean(div.activation(real)) - jnp.mean(div.conjugate_of_activation(fake))
 
 
-def fgan_discriminator_loss(real_logits: Array, fake_logits: Array, divergence: str | FDivergence) -> Array:
+def fgan_discriminator_loss(
+    real_logits: Array, fake_logits: Array, *, divergence: str | FDivergence
+) -> Array:
     """What the critic minimises: the negative bound, −E_P[g_f(v)] + E_Q[f*(g_f(v))].
 
     Args: as ``fgan_bound``.
     Returns:
       scalar.
     """
-    return -fgan_bound(real_logits, fake_logits, divergence)
+    return -fgan_bound(real_logits, fake_logits, divergence=divergence)
 
 
-def fgan_generator_loss(fake_logits: Array, divergence: str | FDivergence, *, kind: str = "saddle") -> Array:
+def fgan_generator_loss(fake_logits: Array, *, divergence: str | FDivergence, kind: str = "saddle") -> Array:
     """What the generator minimises.
 
     Args:

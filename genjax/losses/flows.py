@@ -31,7 +31,9 @@ from genjax import distributions
 Array = jax.Array
 
 
-def flow_log_prob(z: Array, log_det: Array, base_log_prob: Callable[[Array], Array] | None = None) -> Array:
+def flow_log_prob(
+    z: Array, log_det: Array, *, base_log_prob: Callable[[Array], Array] | None = None
+) -> Array:
     """log p(x) = log p_Z(z) + log |det dz/dx|, per example.
 
     Args:

@@ -4,8 +4,8 @@ A GAN is a game between a discriminator (critic) D and a generator G. Each playe
 minimises *its own* cost; neither minimises a shared loss, so "the GAN loss" is a
 pair of functions:
 
-* ``discriminator_loss(real_logits, fake_logits, kind)``: what D minimises;
-* ``generator_loss(fake_logits, kind)``: what G minimises.
+* ``discriminator_loss(real_logits, fake_logits, kind=kind)``: what D minimises;
+* ``generator_loss(fake_logits, kind=kind)``: what G minimises.
 
 The inputs are D's raw outputs (logits for the probabilistic kinds, critic values
 otherwise), `[B]` or `[B, 1]`; every cost is a mean over the batch.
@@ -80,7 +80,7 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown GAN loss kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-def discriminator_loss(real_logits: Array, fake_logits: Array, kind: str) -> Array:
+def discriminator_loss(real_logits: Array, fake_logits: Array, *, kind: str) -> Array:
     """The cost the discriminator (critic) minimises.
 
     Args:
@@ -104,7 +104,7 @@ def discriminator_loss(real_logits: Array, fake_logits: Array, kind: str) -> Arr
     return 0.5 * jnp.mean(jnp.square(real - 1.0)) + 0.5 * jnp.mean(jnp.square(fake))
 
 
-def generator_loss(fake_logits: Array, kind: str) -> Array:
+def generator_loss(fake_logits: Array, *, kind: str) -> Array:
     """The cost the generator minimises, from D's outputs on its samples.
 
     Args:
@@ -157,10 +157,10 @@ def interpolate(rng: Array, real: Array, fake: Array) -> Array:
 
 
 def gradient_penalty(
+    rng: Array,
     critic_fn: Callable[[Array], Array],
     real: Array,
     fake: Array,
-    rng: Array,
     *,
     target_norm: float = 1.0,
 ) -> Array:

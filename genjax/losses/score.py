@@ -61,7 +61,7 @@ def _per_example_sigma(sigma: Array | float | None, batch: int) -> Array | None:
     return jnp.broadcast_to(jnp.asarray(sigma, dtype=jnp.float32), (batch,))
 
 
-def exact_score_matching(score_fn: ScoreFn, x: Array, sigma: Array | float | None = None) -> Array:
+def exact_score_matching(score_fn: ScoreFn, x: Array, *, sigma: Array | float | None = None) -> Array:
     """Hyvärinen's objective ``tr(∂s/∂x) + 0.5 ||s(x)||²`` per example, the trace exact.
 
     Its mean over data estimates the Fisher divergence to the data density up to
@@ -127,8 +127,8 @@ def sliced_score_matching(
     rng: Array,
     score_fn: ScoreFn,
     x: Array,
-    num_projections: int = 1,
     *,
+    num_projections: int = 1,
     variance_reduced: bool = False,
     sigma: Array | float | None = None,
     projection: Projection = "gaussian",

@@ -33,9 +33,9 @@ __all__ = ["elbo", "gaussian_kl", "iwae_bound", "reparameterize"]
 
 def elbo(
     rng: Array,
-    x: Array,
     encode: Encoder,
     decode_log_prob: DecoderLogProb,
+    x: Array,
     *,
     num_samples: int = 1,
     beta: float = 1.0,
@@ -65,9 +65,9 @@ def elbo(
 
 def iwae_bound(
     rng: Array,
-    x: Array,
     encode: Encoder,
     decode_log_prob: DecoderLogProb,
+    x: Array,
     *,
     num_samples: int,
     chunk_size: int | None = None,

@@ -199,8 +199,8 @@ def _block_kernel_sum(kernel: Kernel, a: Array, b: Array, block_size: int, *, sk
 def mmd(
     x: ArrayLike,
     y: ArrayLike,
-    kernel: Kernel | None = None,
     *,
+    kernel: Kernel | None = None,
     unbiased: bool = True,
     block_size: int = _DEFAULT_BLOCK_SIZE,
 ) -> Array:

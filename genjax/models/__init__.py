@@ -29,6 +29,7 @@ __all__ = ["GenerativeModel", "LossFn", "build", "known_models", "masked_mean"]
 
 
 def known_models() -> tuple[str, ...]:
+    """The registered ``model.name`` values, sorted."""
     return tuple(sorted(_REGISTRY))
 
 

@@ -130,9 +130,9 @@ def sample_autoregressive_incremental(
     return values.T
 
 
-def bernoulli_logit_sampler(key: Array, logits: Array) -> Array:
+def bernoulli_logit_sampler(rng: Array, logits: Array) -> Array:
     """`[N, 1]` logits -> `[N]` float 0/1 draws."""
-    return jax.random.bernoulli(key, jax.nn.sigmoid(logits[:, 0])).astype(jnp.float32)
+    return jax.random.bernoulli(rng, jax.nn.sigmoid(logits[:, 0])).astype(jnp.float32)
 
 
 def sample_binary_autoregressive(

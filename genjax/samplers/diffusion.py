@@ -69,7 +69,7 @@ def ddpm_sample(
 
 
 def ddim_timesteps(num_train_steps: int, num_steps: int) -> np.ndarray:
-    """The evenly spaced sub-sequence of ``num_steps`` timesteps, descending from T-1 (to 0 when > 1)."""
+    """The evenly spaced ``num_steps`` timesteps `[num_steps]` int32, descending from T-1 (to 0 when > 1)."""
     if not 1 <= num_steps <= num_train_steps:
         raise ValueError(f"num_steps must be in 1..{num_train_steps}, got {num_steps}")
     # Spacing >= 1 before rounding, so the rounded values stay distinct.

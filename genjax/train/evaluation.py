@@ -122,7 +122,7 @@ def sample_quality(
     flat_test = jnp.asarray(test_x.reshape(len(test_x), -1), jnp.float32)
     bandwidth = metrics.median_bandwidth(flat_test, flat_test)
     kernel = lambda x, y: metrics.rbf_kernel(x, y, bandwidth=bandwidth)
-    results = {"mmd": float(metrics.mmd(flat_samples, flat_test, kernel))}
+    results = {"mmd": float(metrics.mmd(flat_samples, flat_test, kernel=kernel))}
     if modes is not None:
         coverage = metrics.mode_coverage(samples, modes.centers, modes.std)
         results.update(

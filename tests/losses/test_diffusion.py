@@ -16,6 +16,11 @@ from genjax.diffusion import linear_betas, make_schedule
 from genjax.losses import diffusion as losses
 
 
+def negative_bound(*args, **kwargs):
+    """-ddpm_variational_bound: the negative ELBO these closed forms are written for."""
+    return -losses.ddpm_variational_bound(*args, **kwargs)
+
+
 def exact_eps_fn(schedule, mean, std):
     """E[eps | x_t] for x_0 ~ N(mean, std^2) per dimension; x: [N, D]."""
 
@@ -134,7 +139,7 @@ def _bound_fn(schedule, num_levels, mean, std, timesteps=(None,)):
     eps_fn = exact_eps_fn(schedule, mean, std)
     return jax.jit(
         lambda keys, x: [
-            losses.ddpm_variational_bound(
+            negative_bound(
                 key, eps_fn, x, schedule, num_levels=num_levels, timesteps=steps, clip_denoised=False
             )
             for key, steps in zip(keys, timesteps, strict=True)
@@ -182,7 +187,7 @@ def test_bound_sums_its_terms_and_traces_one_network_call():
     terms, bound = jax.jit(
         lambda x: (
             losses.ddpm_bound_terms(key, eps_fn, x, schedule, num_levels=8),
-            losses.ddpm_variational_bound(key, eps_fn, x, schedule, num_levels=8),
+            negative_bound(key, eps_fn, x, schedule, num_levels=8),
         )
     )(x0)
     np.testing.assert_allclose(
@@ -190,9 +195,7 @@ def test_bound_sums_its_terms_and_traces_one_network_call():
     )
     calls = []
     counting_eps_fn = lambda x, t: calls.append(1) or jnp.tanh(x)
-    jax.make_jaxpr(lambda x: losses.ddpm_variational_bound(key, counting_eps_fn, x, schedule, num_levels=8))(
-        x0
-    )
+    jax.make_jaxpr(lambda x: negative_bound(key, counting_eps_fn, x, schedule, num_levels=8))(x0)
     assert len(calls) == 1
     with pytest.raises(ValueError, match="timesteps"):
-        losses.ddpm_variational_bound(key, eps_fn, x0, schedule, num_levels=8, timesteps=31)
+        negative_bound(key, eps_fn, x0, schedule, num_levels=8, timesteps=31)

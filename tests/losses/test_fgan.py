@@ -46,18 +46,20 @@ def test_losses_match_the_table(name):
     g, conj, _ = TABLE[name]
     r, f = np.float64(LOGITS_REAL), np.float64(LOGITS_FAKE)
     bound = np.mean(g(r)) - np.mean(conj(g(f)))
-    np.testing.assert_allclose(fgan.fgan_bound(LOGITS_REAL, LOGITS_FAKE, name), bound, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        fgan.fgan_discriminator_loss(LOGITS_REAL[:, None], LOGITS_FAKE[:, None], name),
+        fgan.fgan_bound(LOGITS_REAL, LOGITS_FAKE, divergence=name), bound, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        fgan.fgan_discriminator_loss(LOGITS_REAL[:, None], LOGITS_FAKE[:, None], divergence=name),
         -bound,
         rtol=1e-5,
         atol=1e-6,
     )
     np.testing.assert_allclose(
-        fgan.fgan_generator_loss(LOGITS_FAKE, name), -np.mean(conj(g(f))), rtol=1e-5, atol=1e-6
+        fgan.fgan_generator_loss(LOGITS_FAKE, divergence=name), -np.mean(conj(g(f))), rtol=1e-5, atol=1e-6
     )
     np.testing.assert_allclose(
-        fgan.fgan_generator_loss(LOGITS_FAKE, fgan.get_divergence(name), kind="alternative"),
+        fgan.fgan_generator_loss(LOGITS_FAKE, divergence=fgan.get_divergence(name), kind="alternative"),
         -np.mean(g(f)),
         rtol=1e-5,
         atol=1e-6,
@@ -68,7 +70,7 @@ def test_unknown_names_raise():
     with pytest.raises(ValueError, match="kl, reverse_kl, jensen_shannon, pearson_chi2, squared_hellinger"):
         fgan.get_divergence("wasserstein")
     with pytest.raises(ValueError, match="saddle"):
-        fgan.fgan_generator_loss(LOGITS_FAKE, "kl", kind="minimax")
+        fgan.fgan_generator_loss(LOGITS_FAKE, divergence="kl", kind="minimax")
     assert tuple(fgan.F_DIVERGENCES) == NAMES
 
 

@@ -18,7 +18,7 @@ def test_flow_log_prob_is_base_plus_log_det_and_matches_a_known_density():
     log_det = jnp.full(5, -3 * math.log(std))
     expected = distributions.normal_log_prob(x, mean, jnp.full_like(x, 2 * math.log(std)))
     np.testing.assert_allclose(losses.flow_log_prob(z, log_det), expected, rtol=1e-6)
-    logistic = losses.flow_log_prob(z, log_det, distributions.standard_logistic_log_prob)
+    logistic = losses.flow_log_prob(z, log_det, base_log_prob=distributions.standard_logistic_log_prob)
     np.testing.assert_allclose(logistic, distributions.standard_logistic_log_prob(z) + log_det, rtol=1e-6)
 
 

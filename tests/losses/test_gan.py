@@ -37,40 +37,42 @@ TEXTBOOK_G = {
 @pytest.mark.parametrize("kind", gan.KINDS)
 def test_costs_match_textbook_formulas(kind):
     r, f = REAL.astype(np.float64), FAKE.astype(np.float64)
-    np.testing.assert_allclose(gan.discriminator_loss(REAL, FAKE, kind), TEXTBOOK_D[kind](r, f), rtol=1e-5)
-    np.testing.assert_allclose(gan.generator_loss(FAKE, kind), TEXTBOOK_G[kind](f), rtol=1e-5)
+    np.testing.assert_allclose(
+        gan.discriminator_loss(REAL, FAKE, kind=kind), TEXTBOOK_D[kind](r, f), rtol=1e-5
+    )
+    np.testing.assert_allclose(gan.generator_loss(FAKE, kind=kind), TEXTBOOK_G[kind](f), rtol=1e-5)
     # [B, 1] critic outputs are the same batch.
     np.testing.assert_allclose(
-        gan.discriminator_loss(REAL[:, None], FAKE[:, None], kind), TEXTBOOK_D[kind](r, f), rtol=1e-5
+        gan.discriminator_loss(REAL[:, None], FAKE[:, None], kind=kind), TEXTBOOK_D[kind](r, f), rtol=1e-5
     )
-    np.testing.assert_allclose(gan.generator_loss(FAKE[:, None], kind), TEXTBOOK_G[kind](f), rtol=1e-5)
+    np.testing.assert_allclose(gan.generator_loss(FAKE[:, None], kind=kind), TEXTBOOK_G[kind](f), rtol=1e-5)
 
 
 def test_bad_kind_and_shape_raise():
     with pytest.raises(ValueError, match="minimax, non_saturating, wasserstein, hinge, least_squares"):
-        gan.discriminator_loss(REAL, FAKE, "vanilla")
+        gan.discriminator_loss(REAL, FAKE, kind="vanilla")
     with pytest.raises(ValueError, match="least_squares"):
-        gan.generator_loss(FAKE, "vanilla")
+        gan.generator_loss(FAKE, kind="vanilla")
     with pytest.raises(ValueError, match=r"\[B\] or \[B, 1\]"):
-        gan.generator_loss(jnp.zeros((4, 3)), "hinge")
+        gan.generator_loss(jnp.zeros((4, 3)), kind="hinge")
 
 
 def test_extreme_logits_are_finite_with_the_right_limits():
     big = jnp.array([80.0, 80.0])
     # D sure and right: −log σ(80) − log(1 − σ(−80)) = 2·log(1 + e^−80) ≈ 0.
-    assert abs(float(gan.discriminator_loss(big, -big, "minimax"))) < 1e-6
+    assert abs(float(gan.discriminator_loss(big, -big, kind="minimax"))) < 1e-6
     # D sure and wrong: each term → 80 (−log σ(−80) = 80 + log(1 + e^−80)).
-    np.testing.assert_allclose(gan.discriminator_loss(-big, big, "non_saturating"), 160.0, rtol=1e-6)
+    np.testing.assert_allclose(gan.discriminator_loss(-big, big, kind="non_saturating"), 160.0, rtol=1e-6)
     # Minimax G cost E log(1 − D): → 0 when D rejects the fakes, → −80 when fooled.
-    assert abs(float(gan.generator_loss(-big, "minimax"))) < 1e-6
-    np.testing.assert_allclose(gan.generator_loss(big, "minimax"), -80.0, rtol=1e-6)
+    assert abs(float(gan.generator_loss(-big, kind="minimax"))) < 1e-6
+    np.testing.assert_allclose(gan.generator_loss(big, kind="minimax"), -80.0, rtol=1e-6)
     # Non-saturating −E log D: → 80 when rejected, → 0 when fooled.
-    np.testing.assert_allclose(gan.generator_loss(-big, "non_saturating"), 80.0, rtol=1e-6)
-    assert abs(float(gan.generator_loss(big, "non_saturating"))) < 1e-6
+    np.testing.assert_allclose(gan.generator_loss(-big, kind="non_saturating"), 80.0, rtol=1e-6)
+    assert abs(float(gan.generator_loss(big, kind="non_saturating"))) < 1e-6
     # The reason for the non-saturating cost: at a confidently rejected fake the
     # minimax gradient vanishes (σ(−80) ≈ 1.8e-35) while the non-saturating one is −1/B.
-    grad_minimax = jax.grad(lambda logits: gan.generator_loss(logits, "minimax"))(-big)
-    grad_ns = jax.grad(lambda logits: gan.generator_loss(logits, "non_saturating"))(-big)
+    grad_minimax = jax.grad(lambda logits: gan.generator_loss(logits, kind="minimax"))(-big)
+    grad_ns = jax.grad(lambda logits: gan.generator_loss(logits, kind="non_saturating"))(-big)
     assert np.all(np.abs(np.asarray(grad_minimax)) < 1e-30)
     np.testing.assert_allclose(grad_ns, [-0.5, -0.5], rtol=1e-6)
 
@@ -106,7 +108,9 @@ def _train_discriminator():
         k_real, k_fake = jax.random.split(key)
         real = jax.random.normal(k_real, (batch,))
         fake = 1.0 + 0.5 * jax.random.normal(k_fake, (batch,))
-        grads = jax.grad(lambda w: gan.discriminator_loss(logits(w, real), logits(w, fake), "minimax"))(w)
+        grads = jax.grad(lambda w: gan.discriminator_loss(logits(w, real), logits(w, fake), kind="minimax"))(
+            w
+        )
         updates, opt_state = optimizer.update(grads, opt_state, w)
         return (optax.apply_updates(w, updates), opt_state), None
 
@@ -149,7 +153,7 @@ def test_trained_discriminator_approaches_p_over_p_plus_q_and_the_value_is_2js_m
     rng = np.random.default_rng(1)
     real = rng.normal(size=400_000)
     fake = 1.0 + 0.5 * rng.normal(size=400_000)
-    value_trained = -float(gan.discriminator_loss(trained_logits(real), trained_logits(fake), "minimax"))
+    value_trained = -float(gan.discriminator_loss(trained_logits(real), trained_logits(fake), kind="minimax"))
     assert abs(value_trained - value) < 0.01
 
 
@@ -172,7 +176,7 @@ def test_gradient_penalty_of_a_linear_critic_is_norm_minus_one_squared(w):
     @jax.jit
     def penalties(w):
         key = jax.random.key(2)
-        gp = lambda w, target: gan.gradient_penalty(_linear_critic(w), real, fake, key, target_norm=target)
+        gp = lambda w, target: gan.gradient_penalty(key, _linear_critic(w), real, fake, target_norm=target)
         # Double backprop to the critic's weights, checked against d/dw (||w|| − 1)² = 2(||w|| − 1) w/||w||.
         return gp(w, 1.0), gp(w, 2.0), gan.r1_penalty(_linear_critic(w), real), jax.grad(gp)(w, 1.0)
 
@@ -206,7 +210,7 @@ def test_gradient_penalty_of_squared_norm_critic_uses_the_closed_form_gradient()
     def compute(key):
         return (
             gan.interpolate(key, real, fake),
-            gan.gradient_penalty(critic, real, fake, key),
+            gan.gradient_penalty(key, critic, real, fake),
             gan.r1_penalty(critic, real),
         )
 
@@ -219,7 +223,7 @@ def test_gradient_penalty_of_squared_norm_critic_uses_the_closed_form_gradient()
 def test_gradient_penalty_of_a_constant_critic_has_finite_gradient():
     real, fake = np.ones((3, 2), np.float32), np.zeros((3, 2), np.float32)
     constant_critic = lambda c: lambda x: c * jnp.zeros(x.shape[0]) + c
-    penalty = lambda c: gan.gradient_penalty(constant_critic(c), real, fake, jax.random.key(0))
+    penalty = lambda c: gan.gradient_penalty(jax.random.key(0), constant_critic(c), real, fake)
     value, grad = jax.jit(jax.value_and_grad(penalty))(1.0)
     assert float(value) == 1.0 and np.isfinite(float(grad))
 
@@ -237,8 +241,8 @@ def _d_logits(d, x):
 
 def _costs(theta):
     fake = theta + Z
-    d_cost = lambda d: gan.discriminator_loss(_d_logits(d, X_REAL), _d_logits(d, fake), "minimax")
-    g_cost = lambda d: gan.generator_loss(_d_logits(d, fake), "non_saturating")
+    d_cost = lambda d: gan.discriminator_loss(_d_logits(d, X_REAL), _d_logits(d, fake), kind="minimax")
+    g_cost = lambda d: gan.generator_loss(_d_logits(d, fake), kind="non_saturating")
     return g_cost, d_cost
 
 

@@ -37,7 +37,7 @@ ESM = jax.jit(sm.exact_score_matching, static_argnums=0)
 
 
 SSM = jax.jit(
-    sm.sliced_score_matching, static_argnums=(1, 3), static_argnames=("variance_reduced", "projection")
+    sm.sliced_score_matching, static_argnums=1, static_argnames=("num_projections", "variance_reduced", "projection")
 )
 
 

@@ -57,13 +57,13 @@ def test_gaussian_kl_matches_closed_form_and_scipy_entropy():
 def test_iwae_with_exact_posterior_equals_log_marginal():
     encode, decode_log_prob, log_px, x = linear_gaussian()
     for k in (1, 16):
-        bound = losses.iwae_bound(jax.random.key(0), x, encode, decode_log_prob, num_samples=k)
+        bound = losses.iwae_bound(jax.random.key(0), encode, decode_log_prob, x, num_samples=k)
         np.testing.assert_allclose(bound, log_px, rtol=1e-5, atol=1e-4)
 
 
 def test_elbo_with_exact_posterior_equals_log_marginal():
     encode, decode_log_prob, log_px, x = linear_gaussian()
-    bound = losses.elbo(jax.random.key(0), x, encode, decode_log_prob, num_samples=200_000)
+    bound = losses.elbo(jax.random.key(0), encode, decode_log_prob, x, num_samples=200_000)
     np.testing.assert_allclose(bound, log_px, atol=0.015)
 
 
@@ -71,8 +71,8 @@ def test_beta_scales_only_the_kl_term():
     encode, decode_log_prob, _, x = linear_gaussian()
     key = jax.random.key(3)
     kl = losses.gaussian_kl(*encode(x))
-    b1 = losses.elbo(key, x, encode, decode_log_prob, beta=1.0)
-    b4 = losses.elbo(key, x, encode, decode_log_prob, beta=4.0)
+    b1 = losses.elbo(key, encode, decode_log_prob, x, beta=1.0)
+    b4 = losses.elbo(key, encode, decode_log_prob, x, beta=4.0)
     np.testing.assert_allclose(b1 - b4, 3.0 * kl, rtol=1e-4)
 
 
@@ -86,7 +86,7 @@ def test_iwae_rises_with_k_and_stays_below_log_marginal():
     means = []
     for k in (1, 5, 50, 500):
         draws = jax.vmap(
-            lambda key, k=k: losses.iwae_bound(key, x, poor_encode, decode_log_prob, num_samples=k)
+            lambda key, k=k: losses.iwae_bound(key, poor_encode, decode_log_prob, x, num_samples=k)
         )(jax.random.split(jax.random.key(1), 200))
         means.append(np.asarray(draws).mean(axis=0))
     means = np.stack(means)  # [num_k, B]
@@ -100,14 +100,14 @@ def test_iwae_chunks_combine_exactly():
     encode, decode_log_prob, log_px, x = linear_gaussian()
     key = jax.random.key(2)
     for chunk in (1, 8, 64):
-        bound = losses.iwae_bound(key, x, encode, decode_log_prob, num_samples=64, chunk_size=chunk)
+        bound = losses.iwae_bound(key, encode, decode_log_prob, x, num_samples=64, chunk_size=chunk)
         np.testing.assert_allclose(bound, log_px, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(
-        losses.iwae_bound(key, x, encode, decode_log_prob, num_samples=64, chunk_size=64),
-        losses.iwae_bound(key, x, encode, decode_log_prob, num_samples=64),
+        losses.iwae_bound(key, encode, decode_log_prob, x, num_samples=64, chunk_size=64),
+        losses.iwae_bound(key, encode, decode_log_prob, x, num_samples=64),
     )
     with pytest.raises(ValueError, match="chunk_size"):
-        losses.iwae_bound(key, x, encode, decode_log_prob, num_samples=10, chunk_size=3)
+        losses.iwae_bound(key, encode, decode_log_prob, x, num_samples=10, chunk_size=3)
 
 
 def test_reparameterized_gradient_matches_analytic():
@@ -146,7 +146,7 @@ def test_elbo_gradient_matches_closed_form_gradient():
 
     def monte_carlo_elbo(shift):
         shifted = lambda x: (encode(x)[0] + shift, encode(x)[1])  # noqa: E731
-        return jnp.sum(losses.elbo(jax.random.key(5), x, shifted, decode_log_prob, num_samples=50_000))
+        return jnp.sum(losses.elbo(jax.random.key(5), shifted, decode_log_prob, x, num_samples=50_000))
 
     shift = jnp.array([0.3, -0.2, 0.1])
     np.testing.assert_allclose(

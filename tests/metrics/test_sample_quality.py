@@ -60,7 +60,7 @@ def test_unbiased_mmd_averages_to_zero_and_biased_to_its_known_offset():
         return sq.rbf_kernel(a, b, bandwidth=h)
 
     def estimates(unbiased):
-        fn = jax.jit(jax.vmap(lambda x, y: sq.mmd(x, y, kernel, unbiased=unbiased, block_size=8)))
+        fn = jax.jit(jax.vmap(lambda x, y: sq.mmd(x, y, kernel=kernel, unbiased=unbiased, block_size=8)))
         values = np.asarray(fn(xs, ys), np.float64)
         return values.mean(), values.std(ddof=1) / math.sqrt(reps)
 
@@ -90,7 +90,7 @@ def test_mmd_matches_the_gaussian_closed_form(bandwidths):
     def kernel(a, b):
         return sq.rbf_kernel(a, b, bandwidth=bandwidths)
 
-    fn = jax.jit(lambda x, y: sq.mmd(x, y, kernel, block_size=512))
+    fn = jax.jit(lambda x, y: sq.mmd(x, y, kernel=kernel, block_size=512))
     values = np.array([float(fn(x, y)) for x, y in zip(xs, ys, strict=True)])
     mean, se = values.mean(), values.std(ddof=1) / math.sqrt(reps)
     assert se < 0.05 * truth  # the check below is sharp
@@ -110,12 +110,12 @@ def test_blockwise_mmd_equals_dense_formula(unbiased):
         return sq.rbf_kernel(a, b, bandwidth=bandwidths)
 
     for block_size in (128, 7, 5000):
-        got = sq.mmd(x, y, kernel, unbiased=unbiased, block_size=block_size)
+        got = sq.mmd(x, y, kernel=kernel, unbiased=unbiased, block_size=block_size)
         np.testing.assert_allclose(float(got), expected, rtol=1e-4, atol=2e-6)
-    jitted = jax.jit(lambda a, b: sq.mmd(a, b, kernel, unbiased=unbiased, block_size=128))
+    jitted = jax.jit(lambda a, b: sq.mmd(a, b, kernel=kernel, unbiased=unbiased, block_size=128))
     np.testing.assert_allclose(float(jitted(x, y)), expected, rtol=1e-4, atol=2e-6)
     # [N, ...] inputs are flattened: a [700, 3, 1] view gives the same number.
-    flat = sq.mmd(x[:, :, None], y[:, :, None], kernel, unbiased=unbiased)
+    flat = sq.mmd(x[:, :, None], y[:, :, None], kernel=kernel, unbiased=unbiased)
     np.testing.assert_allclose(float(flat), expected, rtol=1e-4, atol=2e-6)
 
 
@@ -131,7 +131,7 @@ def test_mmd_gradient_matches_autodiff_of_the_dense_formula():
     def kernel(a, b):
         return sq.rbf_kernel(a, b, bandwidth=1.0)
 
-    blocked = jax.grad(lambda a: sq.mmd(a, y, kernel, block_size=16))(x)
+    blocked = jax.grad(lambda a: sq.mmd(a, y, kernel=kernel, block_size=16))(x)
     np.testing.assert_allclose(blocked, jax.jit(jax.grad(dense))(x), rtol=1e-3, atol=1e-6)
 
 

@@ -69,7 +69,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 def make_betas(m: ml_collections.ConfigDict):
     if m.schedule == "linear":
-        return linear_betas(m.num_timesteps, m.beta_start, m.beta_end)
+        return linear_betas(m.num_timesteps, beta_start=m.beta_start, beta_end=m.beta_end)
     return cosine_betas(m.num_timesteps)
 
 
@@ -107,7 +107,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         return {"eps_mse": ddpm_loss(rng, eps_fn_of(params), to_model(batch["x"]), schedule)}
 
     def log_prob(params: Params, batch: Batch, rng: Array) -> Array:
-        bound = ddpm_variational_bound(
+        bound = -ddpm_variational_bound(  # the negative ELBO, nats
             rng,
             eps_fn_of(params),
             to_model(batch["x"]),

@@ -146,7 +146,11 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         if m.objective == "esm":
             return masked_mean(exact_score_matching(score_fn_of(params), x), batch), {}
         values = sliced_score_matching(
-            rng, score_fn_of(params), x, m.num_projections, variance_reduced=m.objective == "ssm_vr"
+            rng,
+            score_fn_of(params),
+            x,
+            num_projections=m.num_projections,
+            variance_reduced=m.objective == "ssm_vr",
         )
         return masked_mean(values, batch), {}
 

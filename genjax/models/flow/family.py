@@ -193,7 +193,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         """`[B]` exact log-likelihood in nats (of the discrete data when dequantized)."""
         y, preprocess_log_det = preprocess(batch["x"])
         z, log_det = flow.apply(params["model"], y, method="forward")
-        log_density = losses.flow_log_prob(z, log_det + preprocess_log_det, base_log_prob)
+        log_density = losses.flow_log_prob(z, log_det + preprocess_log_det, base_log_prob=base_log_prob)
         if num_levels:
             return losses.dequantized_log_prob(log_density, num_dims=num_dims, num_levels=num_levels)
         return log_density

@@ -130,8 +130,8 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
 
     def adversarial_cost(real_logits: Array, fake_logits: Array) -> Array:
         if m.loss == "fgan":
-            return fgan_losses.fgan_discriminator_loss(real_logits, fake_logits, m.divergence)
-        return gan_losses.discriminator_loss(real_logits, fake_logits, m.loss)
+            return fgan_losses.fgan_discriminator_loss(real_logits, fake_logits, divergence=m.divergence)
+        return gan_losses.discriminator_loss(real_logits, fake_logits, kind=m.loss)
 
     def discriminator_cost(discriminator_params, real: Array, fake: Array, rng: Array):
         """The critic's full cost (adversarial term plus penalties) and its metrics."""
@@ -140,7 +140,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         metrics = {"real_output": jnp.mean(real_logits), "fake_output": jnp.mean(fake_logits)}
         critic_fn = lambda x: critic(discriminator_params, x)
         if m.gradient_penalty:
-            penalty = gan_losses.gradient_penalty(critic_fn, real, fake, rng)
+            penalty = gan_losses.gradient_penalty(rng, critic_fn, real, fake)
             cost = cost + m.gradient_penalty * penalty
             metrics["gradient_penalty"] = penalty
         if m.r1_penalty:
@@ -157,8 +157,10 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
     def generator_cost(discriminator_params, fake: Array) -> Array:
         fake_logits = critic(discriminator_params, fake)
         if m.loss == "fgan":
-            return fgan_losses.fgan_generator_loss(fake_logits, m.divergence, kind=m.fgan_generator)
-        return gan_losses.generator_loss(fake_logits, m.loss)
+            return fgan_losses.fgan_generator_loss(
+                fake_logits, divergence=m.divergence, kind=m.fgan_generator
+            )
+        return gan_losses.generator_loss(fake_logits, kind=m.loss)
 
     unroll_optimizer = None
     if m.unrolled_steps:

@@ -96,7 +96,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
             projection_key,
             score_fn,
             noised,
-            m.num_projections,
+            num_projections=m.num_projections,
             variance_reduced=m.objective == "ssm_vr",
             sigma=sigma,
         )

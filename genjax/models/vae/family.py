@@ -177,9 +177,9 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         x = batch["x"]
         encode, decode_log_prob, posterior = encoded_once(params, x)
         if m.objective == "iwae":
-            bound = losses.iwae_bound(rng, x, encode, decode_log_prob, num_samples=m.num_train_samples)
+            bound = losses.iwae_bound(rng, encode, decode_log_prob, x, num_samples=m.num_train_samples)
         else:
-            bound = losses.elbo(rng, x, encode, decode_log_prob, num_samples=m.num_train_samples, beta=m.beta)
+            bound = losses.elbo(rng, encode, decode_log_prob, x, num_samples=m.num_train_samples, beta=m.beta)
         kl = losses.gaussian_kl(*posterior)
         objective = masked_mean(bound, batch)
         return -objective, {"bound": objective, "kl": masked_mean(kl, batch)}
@@ -188,9 +188,9 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         encode, decode_log_prob = networks(params["model"])
         return losses.iwae_bound(
             rng,
-            batch["x"],
             encode,
             decode_log_prob,
+            batch["x"],
             num_samples=num_eval_samples,
             chunk_size=eval_chunk,
         )
@@ -199,7 +199,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         x = batch["x"]
         encode, decode_log_prob, posterior = encoded_once(params, x)
         return {
-            "elbo": losses.elbo(rng, x, encode, decode_log_prob),
+            "elbo": losses.elbo(rng, encode, decode_log_prob, x),
             "kl": losses.gaussian_kl(*posterior),
         }
 
