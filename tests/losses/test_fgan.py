@@ -172,11 +172,13 @@ def test_bound_at_the_optimal_critic_is_the_divergence(name):
     if name == "kl":  # closed form between Gaussians, as a check on the quadrature itself
         closed = np.log(1.3) + (1.0 + 0.8**2) / (2 * 1.3**2) - 0.5
         np.testing.assert_allclose(truth, closed, rtol=1e-8)
-    bound = jax.jit(fgan.fgan_bound, static_argnums=2)
-    best = float(bound(_critic_logits(name, Q, real), _critic_logits(name, Q, fake), name))
+    bound = jax.jit(fgan.fgan_bound, static_argnames="divergence")
+    best = float(bound(_critic_logits(name, Q, real), _critic_logits(name, Q, fake), divergence=name))
     # The quantile rule's error is ~1e-5 except for reverse KL (~1e-3: E_p[q/p] has heavy weight in
     # the tail beyond the last quantile), hence the tolerance.
     np.testing.assert_allclose(best, truth, rtol=2e-3, atol=1e-3)
     # A critic that is optimal for the wrong model gives a strictly lower bound (by ≥ 0.06 here).
-    worse = float(bound(_critic_logits(name, Q_WRONG, real), _critic_logits(name, Q_WRONG, fake), name))
+    worse = float(
+        bound(_critic_logits(name, Q_WRONG, real), _critic_logits(name, Q_WRONG, fake), divergence=name)
+    )
     assert worse < truth - 0.02

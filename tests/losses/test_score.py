@@ -37,7 +37,9 @@ ESM = jax.jit(sm.exact_score_matching, static_argnums=0)
 
 
 SSM = jax.jit(
-    sm.sliced_score_matching, static_argnums=1, static_argnames=("num_projections", "variance_reduced", "projection")
+    sm.sliced_score_matching,
+    static_argnums=1,
+    static_argnames=("num_projections", "variance_reduced", "projection"),
 )
 
 
@@ -102,7 +104,7 @@ def test_esm_trace_matches_jacfwd_on_multi_axis_events():
             score_fn(x, sigma).reshape(4, -1) ** 2, -1
         )
 
-    got = ESM(score_fn, x, sigma)
+    got = ESM(score_fn, x, sigma=sigma)
     np.testing.assert_allclose(got, reference(x, sigma), rtol=1e-5, atol=1e-5)
     # sigma reaches the score: without it the values differ.
     assert not np.allclose(ESM(score_fn, x), got)
@@ -142,7 +144,7 @@ def test_ssm_is_unbiased_for_esm(projection, variance_reduced):
         jax.random.key(8),
         score_fn,
         jnp.tile(x, (repeats, 1)),
-        2,
+        num_projections=2,
         variance_reduced=variance_reduced,
         projection=projection,
     ).reshape(repeats, 4)
@@ -158,8 +160,8 @@ def test_rademacher_ssm_vr_is_exact_for_diagonal_jacobians():
     x = jnp.asarray(np.random.default_rng(9).normal(size=(6, 4)), jnp.float32)
     exact = ESM(score_fn, x)
     key = jax.random.key(10)
-    rademacher = SSM(key, score_fn, x, 1, variance_reduced=True, projection="rademacher")
-    gaussian = SSM(key, score_fn, x, 1, variance_reduced=True, projection="gaussian")
+    rademacher = SSM(key, score_fn, x, num_projections=1, variance_reduced=True, projection="rademacher")
+    gaussian = SSM(key, score_fn, x, num_projections=1, variance_reduced=True, projection="gaussian")
     np.testing.assert_allclose(rademacher, exact, rtol=1e-5, atol=1e-5)
     assert not np.allclose(gaussian, exact, atol=1e-2)
 
