@@ -3,7 +3,7 @@
 The one validation helper of the codebase: the shared schema (`genjax.config`),
 the data options, the optimizers and every family's ``model.*`` fields all read
 their values through these, so a bad value always reads
-``<section>.<field>: got <value>; must be ...`` and nobody writes the check twice.
+``<section>.<field>: got <value>; must be ....`` and nobody writes the check twice.
 
 Two layers: ``check_*`` validate a value under its full dotted name
 (``"optim.generator.learning_rate"``); the section readers (`choice`, `number`,
@@ -45,14 +45,14 @@ def check_number(
         sign = "positive" if positive else "non-negative"
         kind = "integer" if integer else "number"
         allowed = f"a {sign} {kind}" + (" or None" if optional else "")
-        raise ConfigError(f"{name}: got {value!r}; must be {allowed}" + (f" {note}" if note else ""))
+        raise ConfigError(f"{name}: got {value!r}; must be {allowed}" + (f" {note}" if note else "") + ".")
     return value
 
 
 def check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
     """``value`` if it is one of ``allowed``, else `ConfigError` listing them."""
     if value not in allowed:
-        raise ConfigError(f"{name}: got {value!r}; allowed: {', '.join(allowed)}")
+        raise ConfigError(f"{name}: got {value!r}; allowed: {', '.join(allowed)}.")
     return value
 
 
@@ -61,13 +61,13 @@ def check_string(value: Any, name: str, *, optional: bool = False) -> str | None
     if optional and (value is None or value == ""):
         return None
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{name}: got {value!r}; must be a non-empty string")
+        raise ConfigError(f"{name}: got {value!r}; must be a non-empty string.")
     return value
 
 
 def check_flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{name}: got {value!r}; must be True or False")
+        raise ConfigError(f"{name}: got {value!r}; must be True or False.")
     return value
 
 
@@ -93,7 +93,7 @@ def number(
 def fraction(m: ml_collections.ConfigDict, field: str, *, prefix: str = "model") -> float:
     value = m.get(field)
     if not (is_int(value) or isinstance(value, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"{prefix}.{field}: got {value!r}; must be a number in [0, 1]")
+        raise ConfigError(f"{prefix}.{field}: got {value!r}; must be a number in [0, 1].")
     return float(value)
 
 
@@ -105,5 +105,5 @@ def widths(m: ml_collections.ConfigDict, field: str, *, prefix: str = "model") -
     except TypeError:
         items = ()
     if not items or not all(is_int(v) and v > 0 for v in items):
-        raise ConfigError(f"{prefix}.{field}: got {value!r}; must be a non-empty list of positive integers")
+        raise ConfigError(f"{prefix}.{field}: got {value!r}; must be a non-empty list of positive integers.")
     return items

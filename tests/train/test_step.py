@@ -109,7 +109,10 @@ def test_one_and_eight_devices_give_the_same_step():
         assert result["devices"] == [1, 8]
         for name, values in result["losses_1"].items():
             np.testing.assert_allclose(values, result["losses_8"][name], rtol=1e-5)
-        assert result["max_rel"] < 1e-4, result
+        # Eight shards sum the batch in a different order, so float32 parameters drift by a few
+        # ulps per step; Adam divides by sqrt(v), which lifts that drift on near-zero gradients to
+        # ~1e-4 relative. A wrong psum (a missing or doubled shard) moves them by ~lr = 1e-3.
+        assert result["max_abs"] < 2e-5 and result["max_rel"] < 1e-3, result
 
 
 def _conv_model():
