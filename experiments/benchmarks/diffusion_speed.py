@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import types
 
 import jax
 import numpy as np
@@ -40,6 +39,7 @@ from experiments.benchmarks.timing import (
     unavailable,
 )
 from genjax import models
+from genjax.spec import DataSpec
 
 # name -> (config module, variant, element shape, sampler)
 CASES = {
@@ -84,7 +84,7 @@ def genjax_parts(case: str, smoke: bool):
         else:
             config.model.update(num_sigmas=3, steps_per_sigma=4)
     num_levels = 17 if len(shape) == 3 else None
-    dataset = types.SimpleNamespace(name=variant, element_shape=shape, num_levels=num_levels, tokens=False)
+    dataset = DataSpec(name=variant, element_shape=shape, num_levels=num_levels)
     model = models.build(config, dataset)
     # Random but non-trivial parameters: the zero-initialised output layers are perturbed.
     params = model.init(jax.random.key(0), {"x": np.zeros((2, *shape), np.float32)})

@@ -35,7 +35,6 @@ import math
 import os
 import sys
 import time
-import types
 from typing import Any
 
 import jax
@@ -55,6 +54,7 @@ from experiments.configs import flow as flow_config
 from genjax import data as genjax_data
 from genjax import models
 from genjax.optim import make_optimizers
+from genjax.spec import DataSpec
 from genjax.train.step import PURPOSE_LOSS, init_train_state, step_key
 
 CASES = {  # case -> (config variant, element shape for random data or None for the config's data)
@@ -119,7 +119,7 @@ def genjax_case(case: str, pool_size: int):
         batches = genjax_data.train_batches(dataset, config.data, seed=config.seed)
         pool = np.stack([np.asarray(batches[i]["x"], np.float32) for i in range(pool_size)])
     else:  # dequantized 8-bit levels, as the data pipeline would give
-        dataset = types.SimpleNamespace(name="random", element_shape=random_shape, num_levels=256)
+        dataset = DataSpec(name="random", element_shape=random_shape, num_levels=256)
         rng = np.random.default_rng(0)
         levels = rng.integers(0, 256, (pool_size, batch, *random_shape))
         pool = ((levels + rng.random(levels.shape)) / 256).astype(np.float32)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import types
 
 import jax
 import numpy as np
@@ -40,6 +39,7 @@ from experiments.benchmarks.timing import (
 from experiments.configs import gan as gan_config
 from genjax import models
 from genjax.optim import make_optimizers
+from genjax.spec import DataSpec
 from genjax.train.step import init_train_state
 
 # name -> (config data variant, image shape, latent_dim, features)
@@ -81,7 +81,7 @@ def genjax_parts(case: str, batch_size: int, data: np.ndarray):
     config = gan_config.get_config(f"non_saturating_{variant}")
     config.model.update(latent_dim=latent_dim, features=features)
     config.data.batch_size = batch_size
-    dataset = types.SimpleNamespace(name=variant, element_shape=shape, num_levels=2, tokens=False)
+    dataset = DataSpec(name=variant, element_shape=shape, num_levels=2)
     model = models.build(config, dataset)
     optimizers = make_optimizers(config, model.players)
     state = init_train_state(model, optimizers, {"x": data[0]}, seed=0, ema=False)

@@ -21,7 +21,6 @@ import math
 import os
 import sys
 import time
-import types
 from itertools import pairwise
 from typing import Any
 
@@ -46,6 +45,7 @@ from experiments.benchmarks.timing import (
 from experiments.configs import vae as vae_config
 from genjax import models
 from genjax.optim import make_optimizers
+from genjax.spec import DataSpec
 from genjax.train.step import PURPOSE_LOSS, init_train_state, step_key
 
 ELEMENT_SHAPE = (28, 28, 1)
@@ -95,7 +95,7 @@ def step_flops(hidden_sizes: tuple[int, ...], latent_dim: int, num_dims: int, ba
 
 def genjax_parts(config, data: np.ndarray):
     """The VAE bundle, its optimizers and a fresh float32 train state (a stand-in dataset, no files)."""
-    dataset = types.SimpleNamespace(element_shape=ELEMENT_SHAPE, num_levels=2, log_density=None)
+    dataset = DataSpec(element_shape=ELEMENT_SHAPE, num_levels=2)
     model = models.build(config, dataset)
     optimizers = make_optimizers(config, model.players)
     state = init_train_state(model, optimizers, {"x": data[0]}, seed=config.seed, ema=False)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from genjax.spec import DataSpec
+
 
 class Source(abc.ABC):
     """Raw examples of one split.
@@ -25,6 +27,7 @@ class Source(abc.ABC):
 
     num_examples: int | None  # None: procedural (infinite) source
     has_labels: bool
+    num_classes: int | None = None  # labelled sources: labels lie in 0..num_classes-1
 
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Rows ``indices`` ([n] int) of a finite source, in that order."""
@@ -45,6 +48,7 @@ class ArraySource(Source):
         self.label = None if label is None else np.asarray(label, np.int32)
         self.num_examples = len(x)
         self.has_labels = label is not None
+        self.num_classes = int(self.label.max()) + 1 if self.has_labels and len(self.label) else None
 
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         # One fancy-indexing gather per batch: no per-record Python work.
@@ -93,6 +97,9 @@ class Dataset:
       modes: Gaussian-mixture toy2d data only (ring, 25gaussians, 8gaussians): a
         `genjax.data.toy2d.Modes` of the centres [K, 2] and the common std, for
         mode-coverage metrics.
+      outcomes: small discrete toy datasets only (toy_binary): ``outcomes()``
+        returns every possible example, ``[N, *element_shape]``, for exact KL
+        by enumeration.
       tokens: values are integer token ids 0..num_levels-1 (toy_markov), not
         pixel levels: they are modelled as classes and must not be scaled to
         [0, 1], dequantized or binarized.
@@ -107,3 +114,17 @@ class Dataset:
     entropy: float | None = None
     tokens: bool = False
     modes: Any = None
+    outcomes: Callable[[], np.ndarray] | None = None
+
+    @property
+    def spec(self) -> DataSpec:
+        """The `DataSpec` a family builder is sized by (labels counted over both splits)."""
+        classes = [s.num_classes for s in (self.train, self.test) if s.has_labels and s.num_classes]
+        return DataSpec(
+            element_shape=self.element_shape,
+            num_levels=self.num_levels,
+            tokens=self.tokens,
+            num_classes=max(classes) if self.train.has_labels and classes else None,
+            modes=self.modes,
+            name=self.name,
+        )

@@ -57,6 +57,7 @@ def _load_exact_toy(options: DataOptions, kind: str, argument: str) -> Dataset:
         log_density=toy.log_density,
         entropy=toy.entropy,
         tokens=tokens,
+        outcomes=None if tokens else toy.all_outcomes,
     )
 
 

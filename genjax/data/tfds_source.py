@@ -32,12 +32,13 @@ _NUM_LEVELS_PROBE = 1000  # test examples read to infer the number of levels
 class TfdsSource(Source):
     """A TFDS random-access data source; gathers whole batches with ``__getitems__``."""
 
-    def __init__(self, data_source, image_key: str, label_key: str | None):
+    def __init__(self, data_source, image_key: str, label_key: str | None, num_classes: int | None = None):
         self.data_source = data_source
         self.image_key = image_key
         self.label_key = label_key
         self.num_examples = len(data_source)
         self.has_labels = label_key is not None
+        self.num_classes = num_classes if self.has_labels else None
 
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         # One batched read; ArrayRecord fetches the records in parallel.
@@ -120,11 +121,13 @@ def load_tfds(name: str, options: DataOptions) -> tuple[TfdsSource, TfdsSource, 
             f"available: {', '.join(features)}."
         )
     label_key = LABEL_KEY if LABEL_KEY in features else None
+    # A ClassLabel feature knows its class count; anything else leaves it unknown.
+    num_classes = getattr(builder.info.features[label_key], "num_classes", None) if label_key else None
 
     def open_split(split: str) -> TfdsSource:
         # What tfds.data_source(name, split=..., download=False) does after its
         # builder lookup; reusing our lookup avoids a second, costlier one.
-        return TfdsSource(builder.as_data_source(split=split), options.tfds_image_key, label_key)
+        return TfdsSource(builder.as_data_source(split=split), options.tfds_image_key, label_key, num_classes)
 
     train = open_split("+".join(options.train_splits))
     test = open_split(options.test_split)

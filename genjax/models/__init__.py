@@ -13,8 +13,9 @@ import ml_collections
 
 from genjax.errors import ConfigError
 from genjax.models.bundle import GenerativeModel, LossFn, masked_mean
+from genjax.spec import DataSpec
 
-# config.model.name -> "module:function"; the function takes (config, dataset).
+# config.model.name -> "module:function"; the function takes (config, spec: DataSpec).
 _REGISTRY: dict[str, str] = {
     "autoregressive": "genjax.models.autoregressive.family:build",
     "ddpm": "genjax.models.ddpm.family:build",
@@ -38,9 +39,12 @@ def build(config: ml_collections.ConfigDict, dataset=None) -> GenerativeModel:
 
     Args:
       config: a full experiment config (see docs/architecture.md, "Config schema").
-      dataset: a `genjax.data.Dataset`, whose element shape and number of levels
-        size the model; loaded from ``config.data`` when None.
+      dataset: the `genjax.spec.DataSpec` that sizes the model (element shape,
+        levels, tokens, classes), or a loaded `genjax.data.Dataset`, whose
+        ``.spec`` is used; loaded from ``config.data`` when None.
     """
+    from genjax.data.dataset import Dataset  # the record only, never the pipeline
+
     name = config.model.name
     if name not in _REGISTRY:
         raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(known_models())}")
@@ -48,6 +52,11 @@ def build(config: ml_collections.ConfigDict, dataset=None) -> GenerativeModel:
         from genjax.data import load_dataset
 
         dataset = load_dataset(config.data)
+    spec = dataset.spec if isinstance(dataset, Dataset) else dataset
+    if not isinstance(spec, DataSpec):
+        raise TypeError(
+            f"models.build: dataset must be a DataSpec or a Dataset, got {type(dataset).__name__}"
+        )
     module_name, function_name = _REGISTRY[name].split(":")
     builder = getattr(importlib.import_module(module_name), function_name)
-    return builder(config, dataset)
+    return builder(config, spec)

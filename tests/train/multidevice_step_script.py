@@ -10,7 +10,6 @@ prints the largest differences as JSON, one line per family.
 """
 
 import json
-import types
 
 import jax
 import numpy as np
@@ -20,6 +19,7 @@ from experiments.configs import gan as gan_config
 from experiments.configs import vae as vae_config
 from genjax import models
 from genjax.optim import make_optimizers
+from genjax.spec import DataSpec
 from genjax.train.step import init_train_state, make_mesh, make_train_step
 
 
@@ -69,9 +69,7 @@ def compare(config, dataset) -> dict:
 
 def main():
     assert jax.device_count() == 8, jax.devices()
-    dataset = types.SimpleNamespace(
-        name="digits", element_shape=(8, 8, 1), num_levels=2, log_density=None, tokens=False
-    )
+    dataset = DataSpec((8, 8, 1), num_levels=2, name="digits")
     families = (("vae", vae_config.get_config("smoke")), ("gan", _gan_config()), ("ebm", _ebm_config()))
     for family, config in families:
         print(json.dumps({"family": family, **compare(config, dataset)}))

@@ -12,11 +12,11 @@ from genjax import distributions
 from genjax.models.autoregressive.fvsbn import FVSBN
 from genjax.models.autoregressive.gated_pixelcnn import GatedPixelCNN
 from genjax.models.autoregressive.lstm import LSTM
-from genjax.models.autoregressive.made import MADE
 from genjax.models.autoregressive.nade import NADE
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.autoregressive.transformer import Transformer
 from genjax.models.autoregressive.wavenet import WaveNet
+from genjax.models.networks.made import MADE
 
 
 def log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:

@@ -24,15 +24,16 @@ MADE ``hidden_sizes``, ``activation``, ``num_masks``, ``order_agnostic``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from genjax import samplers
 from genjax.errors import ConfigError
 from genjax.models.autoregressive import outputs
-from genjax.models.autoregressive.made import ensemble_log_prob
 from genjax.models.autoregressive.networks import (
     ARCHITECTURES,
     BINARY_ONLY,
@@ -41,6 +42,8 @@ from genjax.models.autoregressive.networks import (
     validate,
 )
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
+from genjax.models.networks.made import ensemble_log_prob
+from genjax.spec import DataSpec
 
 Array = jax.Array
 
@@ -55,7 +58,7 @@ def _output_name(m: ml_collections.ConfigDict, levels: int | None, tokens: bool)
     return "gaussian_mixture" if levels is None else "categorical"
 
 
-def _levels(config: ml_collections.ConfigDict, dataset) -> int | None:
+def _levels(config: ml_collections.ConfigDict, spec: DataSpec) -> int | None:
     """Discrete levels the model sees: 2 after binarization, else the dataset's (None: continuous)."""
     if config.data.get("dequantize", False):
         raise ConfigError(
@@ -63,23 +66,22 @@ def _levels(config: ml_collections.ConfigDict, dataset) -> int | None:
         )
     if config.data.get("binarize", "none") != "none":
         return 2
-    return dataset.num_levels
+    return spec.num_levels
 
 
-def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     m = config.model
-    element_shape = tuple(dataset.element_shape)
-    has_labels = bool(getattr(dataset.train, "has_labels", False))
-    validate(m, element_shape, has_labels)
-    levels = _levels(config, dataset)
-    tokens = bool(getattr(dataset, "tokens", False))
+    element_shape = spec.element_shape
+    validate(m, element_shape, spec.labelled)
+    levels = _levels(config, spec)
+    tokens = spec.tokens
     output = outputs.get(_output_name(m, levels, tokens), num_levels=levels, num_components=m.num_components)
     if m.architecture in BINARY_ONLY and output.name != "bernoulli":
         raise ConfigError(
             f"model.output: {m.architecture} models binary data only (bernoulli); got {output.name}"
         )
     if output.name == "bernoulli" and levels != 2:
-        raise ConfigError(f"model.output: bernoulli needs binary data; {dataset.name} has {levels} levels")
+        raise ConfigError(f"model.output: bernoulli needs binary data; {spec.name} has {levels} levels")
     if output.name == "gaussian_mixture" and levels is not None:
         raise ConfigError(
             "model.output: gaussian_mixture is for continuous data; use categorical or logistic_mixture"
@@ -202,11 +204,21 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
     )
 
 
-def exact_kl(model: GenerativeModel, params: Params, dataset) -> float:
-    """KL(p_data || model) in nats by enumeration, for toy_binary datasets (at most 2^20 outcomes)."""
-    from genjax.data import toy_binary
+def exact_kl(
+    model: GenerativeModel,
+    params: Params,
+    outcomes: np.ndarray,
+    log_density: Callable[[np.ndarray], np.ndarray],
+) -> float:
+    """KL(p_data || model) in nats by enumeration over every outcome of a small discrete space.
 
-    outcomes = toy_binary.get(dataset.name.partition(":")[2]).all_outcomes()
+    Args:
+      model: the bundle, whose ``log_prob`` scores ``{"x": outcomes}``.
+      params: its parameters.
+      outcomes: ``[N, *element_shape]`` every possible example (for ``toy_binary``
+        datasets, ``dataset.outcomes()``; at most 2^20 of them).
+      log_density: exact ``log p_data(x)``, ``[N, ...] -> [N]`` nats.
+    """
     log_q = jax.jit(lambda x: model.log_prob(params, {"x": x}))(jnp.asarray(outcomes))
-    log_p = jnp.asarray(dataset.log_density(outcomes), jnp.float32)
+    log_p = jnp.asarray(log_density(outcomes), jnp.float32)
     return float(jnp.sum(jnp.exp(log_p) * (log_p - log_q)))

@@ -22,11 +22,11 @@ from genjax.errors import ConfigError
 from genjax.models.autoregressive.fvsbn import FVSBN
 from genjax.models.autoregressive.gated_pixelcnn import GatedPixelCNN
 from genjax.models.autoregressive.lstm import LSTM
-from genjax.models.autoregressive.made import MADE
 from genjax.models.autoregressive.nade import NADE
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.autoregressive.transformer import Transformer
 from genjax.models.autoregressive.wavenet import WaveNet
+from genjax.models.networks.made import MADE
 
 Array = jax.Array
 ARCHITECTURES = ("fvsbn", "nade", "made", "pixelcnn", "gated_pixelcnn", "wavenet", "lstm", "transformer")
@@ -98,7 +98,6 @@ def build_network(
         return flat(NADE(num_dims=num_dims, hidden_size=m.hidden_size), single_logit=True)
     if m.architecture == "made":
         made = MADE(
-            num_dims=num_dims,
             hidden_sizes=tuple(m.hidden_sizes),
             num_params=num_params,
             num_masks=m.num_masks,

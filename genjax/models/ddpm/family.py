@@ -36,6 +36,7 @@ from genjax.losses.diffusion import ddpm_loss, ddpm_variational_bound
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.denoiser import make_network
 from genjax.samplers.diffusion import ddim_sample, ddpm_sample
+from genjax.spec import DataSpec
 
 Array = jax.Array
 SCHEDULES = ("linear", "cosine")
@@ -73,12 +74,12 @@ def make_betas(m: ml_collections.ConfigDict):
     return cosine_betas(m.num_timesteps)
 
 
-def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The DDPM bundle: one player, ``denoiser``."""
     validate(config)
     m = config.model
-    element_shape = tuple(dataset.element_shape)
-    num_levels = dataset.num_levels  # None: continuous data, used as they are
+    element_shape = spec.element_shape
+    num_levels = spec.num_levels  # None: continuous data, used as they are
     network = make_network(m, element_shape)
     schedule = make_schedule(make_betas(m))
     bound_timesteps = config.get("eval", {}).get("bound_timesteps", 0) or None
@@ -107,7 +108,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         return {"eps_mse": ddpm_loss(rng, eps_fn_of(params), to_model(batch["x"]), schedule)}
 
     def log_prob(params: Params, batch: Batch, rng: Array) -> Array:
-        bound = -ddpm_variational_bound(  # the negative ELBO, nats
+        return ddpm_variational_bound(  # the ELBO, nats per example (<= 0)
             rng,
             eps_fn_of(params),
             to_model(batch["x"]),
@@ -117,7 +118,6 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
             variance=m.variance,
             clip_denoised=clip_denoised,
         )
-        return -bound
 
     def sample(params: Params, rng: Array, num_samples: int) -> Array:
         noise_key, chain_key = jax.random.split(rng)

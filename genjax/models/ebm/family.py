@@ -39,6 +39,7 @@ from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.mlps import EnergyMLP
 from genjax.samplers.langevin import langevin, mala
 from genjax.samplers.replay_buffer import replay_buffer_init, replay_buffer_sample, replay_buffer_update
+from genjax.spec import DataSpec
 
 Array = jax.Array
 OBJECTIVES = ("cd", "nce", "esm", "ssm", "ssm_vr")
@@ -46,7 +47,7 @@ CHAINS = ("short_run", "persistent", "replay")
 SAMPLERS = ("langevin", "mala")
 
 
-def validate(m: ml_collections.ConfigDict, dataset) -> None:
+def validate(m: ml_collections.ConfigDict, spec: DataSpec) -> None:
     objective = fields.choice(m, "objective", OBJECTIVES)
     fields.widths(m, "hidden")
     if m.init_low >= m.init_high:
@@ -69,16 +70,16 @@ def validate(m: ml_collections.ConfigDict, dataset) -> None:
         fields.number(m, "nce_noise_ratio", integer=True, positive=True)
     if objective in ("ssm", "ssm_vr"):
         fields.number(m, "num_projections", integer=True, positive=True)
-    if dataset.tokens:
-        raise ConfigError(f"data.name: {dataset.name!r} holds tokens; the EBMs here model continuous values")
+    if spec.tokens:
+        raise ConfigError(f"data.name: {spec.name!r} holds tokens; the EBMs here model continuous values")
 
 
-def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The EBM bundle: one player, ``energy`` (``{"net": ..., "log_z": scalar}`` with NCE)."""
     m = config.model
-    validate(m, dataset)
-    element_shape = tuple(dataset.element_shape)
-    images = dataset.num_levels is not None
+    validate(m, spec)
+    element_shape = spec.element_shape
+    images = spec.num_levels is not None
     net = EnergyMLP(hidden=tuple(m.hidden), activation=m.get("activation", "silu"))
     learns_log_z = m.objective == "nce"
 

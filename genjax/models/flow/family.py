@@ -48,6 +48,7 @@ from genjax.models.flow.glow import glow_step
 from genjax.models.flow.multiscale import glow_multiscale, realnvp_multiscale
 from genjax.models.flow.planar import Planar
 from genjax.models.flow.radial import Radial
+from genjax.spec import DataSpec
 
 Array = jax.Array
 ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
@@ -110,7 +111,7 @@ def make_flow(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -> B
     return Chain(tuple(layers))
 
 
-def validate(config: ml_collections.ConfigDict, dataset) -> None:
+def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
     m = config.model
     for field, value, allowed in (
         ("model.architecture", m.architecture, ARCHITECTURES),
@@ -128,20 +129,20 @@ def validate(config: ml_collections.ConfigDict, dataset) -> None:
         raise ConfigError(f"model.temperature: got {m.temperature!r}; must be a positive number")
     if not 0 <= m.logit_alpha < 0.5:
         raise ConfigError(f"model.logit_alpha: got {m.logit_alpha!r}; must be in [0, 0.5)")
-    if dataset.num_levels and not config.data.dequantize:
+    if spec.num_levels and not config.data.dequantize:
         raise ConfigError(
-            f"data.dequantize: got False; a flow is a continuous density and {dataset.name} is "
-            f"discrete ({dataset.num_levels} levels), so set data.dequantize=True"
+            f"data.dequantize: got False; a flow is a continuous density and {spec.name} is "
+            f"discrete ({spec.num_levels} levels), so set data.dequantize=True"
         )
-    if dataset.num_levels and config.data.get("binarize", "none") != "none":
+    if spec.num_levels and config.data.get("binarize", "none") != "none":
         raise ConfigError(
             "data.binarize: flows need dequantized levels; use binarize='none' with dequantize=True "
             "(binary data such as binarized MNIST already has 2 levels)"
         )
-    if m.preprocess == "logit" and not dataset.num_levels:
+    if m.preprocess == "logit" and not spec.num_levels:
         raise ConfigError("model.preprocess: 'logit' needs data in [0, 1] (dequantized images); use 'none'")
     try:
-        _check_shapes(m, tuple(dataset.element_shape))
+        _check_shapes(m, spec.element_shape)
     except ValueError as error:
         # The multi-scale builders name the constraint (e.g. how many squeezes fit).
         raise ConfigError(f"model.num_scales: {error}") from None
@@ -156,13 +157,13 @@ def _check_shapes(m, element_shape: tuple[int, ...]) -> None:
     )
 
 
-def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The flow bundle: one player ("model") minimising the exact NLL."""
-    validate(config, dataset)
+    validate(config, spec)
     m = config.model
-    element_shape = tuple(dataset.element_shape)
+    element_shape = spec.element_shape
     num_dims = math.prod(element_shape)
-    num_levels = dataset.num_levels if config.data.dequantize else None
+    num_levels = spec.num_levels if config.data.dequantize else None
     flow = make_flow(m, element_shape)
 
     def base_log_prob(z: Array) -> Array:

@@ -43,6 +43,7 @@ from genjax.losses import gan as gan_losses
 from genjax.models.bundle import Batch, GenerativeModel, Params
 from genjax.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.models.gan.mlp import MLPDiscriminator, MLPGenerator
+from genjax.spec import DataSpec
 
 Array = jax.Array
 ARCHITECTURES = ("mlp", "dcgan")
@@ -50,7 +51,7 @@ LOSSES = (*gan_losses.KINDS, "fgan")
 FGAN_GENERATOR_COSTS = ("saddle", "alternative")
 
 
-def validate(config: ml_collections.ConfigDict, dataset) -> None:
+def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
     """One-line ConfigErrors for every model field the family reads."""
     m = config.model
     architecture = choice(m, "architecture", ARCHITECTURES)
@@ -62,14 +63,14 @@ def validate(config: ml_collections.ConfigDict, dataset) -> None:
         number(m, field)
     number(m, "unrolled_steps", integer=True)
     number(m, "latent_dim", integer=True, positive=True)
-    if dataset.tokens:
-        raise ConfigError(f"data.name: {dataset.name!r} holds tokens; GANs here model continuous values")
-    shape = tuple(dataset.element_shape)
+    if spec.tokens:
+        raise ConfigError(f"data.name: {spec.name!r} holds tokens; GANs here model continuous values")
+    shape = spec.element_shape
     if architecture == "dcgan":
         if len(shape) != 3 or shape[0] % 4 or shape[1] % 4:
             raise ConfigError(
                 f"model.architecture: dcgan needs images [H, W, C] with H and W divisible by 4; "
-                f"{dataset.name!r} has element shape {shape}"
+                f"{spec.name!r} has element shape {shape}"
             )
         choice(m, "generator_norm", ("batch", "none"))
         # No batch norm in the critic: it would couple examples and break per-example penalties.
@@ -96,12 +97,12 @@ def _networks(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], imag
     return generator, discriminator, False
 
 
-def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The GAN bundle: players ``discriminator`` then ``generator``, in that update order."""
-    validate(config, dataset)
+    validate(config, spec)
     m = config.model
-    element_shape = tuple(dataset.element_shape)
-    in_unit_range = dataset.num_levels is not None  # pixel data is scaled to [0, 1]
+    element_shape = spec.element_shape
+    in_unit_range = spec.num_levels is not None  # pixel data is scaled to [0, 1]
     generator, discriminator, flat = _networks(m, element_shape, in_unit_range)
 
     def to_data(flat_or_image: Array) -> Array:

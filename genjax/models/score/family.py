@@ -38,6 +38,7 @@ from genjax.losses.score import denoising_score_matching, sliced_score_matching
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.denoiser import make_network
 from genjax.samplers.langevin import annealed_langevin, geometric_sigmas
+from genjax.spec import DataSpec
 
 Array = jax.Array
 OBJECTIVES = ("dsm", "ssm", "ssm_vr")
@@ -63,12 +64,12 @@ def per_example(values: Array, x: Array) -> Array:
     return values.reshape(-1, *([1] * (x.ndim - 1)))
 
 
-def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The NCSN bundle: one player, ``score``."""
     m = config.model
     validate(m)
-    element_shape = tuple(dataset.element_shape)
-    images = dataset.num_levels is not None  # pixel data are scaled to [0, 1]
+    element_shape = spec.element_shape
+    images = spec.num_levels is not None  # pixel data are scaled to [0, 1]
     network = make_network(m, element_shape)
     sigmas = geometric_sigmas(float(m.sigma_max), float(m.sigma_min), int(m.num_sigmas))
 

@@ -28,6 +28,7 @@ from genjax import distributions, losses
 from genjax.errors import ConfigError
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.layers import MLP, ConvDownsampler, ConvUpsampler
+from genjax.spec import DataSpec
 
 Array = jax.Array
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
@@ -134,10 +135,10 @@ def validate(config: ml_collections.ConfigDict, element_shape: tuple[int, ...], 
             )
 
 
-def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
+def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """Builds the VAE bundle from ``config.model`` and the dataset's shape."""
-    element_shape = tuple(dataset.element_shape)
-    validate(config, element_shape, dataset.num_levels)
+    element_shape = spec.element_shape
+    validate(config, element_shape, spec.num_levels)
     m = config.model
     module = VAE(
         element_shape=element_shape,
@@ -147,7 +148,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         conv_features=tuple(m.conv_features),
         activation=m.activation,
     )
-    likelihood_log_prob = _likelihood_log_prob(m.likelihood, dataset.num_levels)
+    likelihood_log_prob = _likelihood_log_prob(m.likelihood, spec.num_levels)
     num_eval_samples = config.eval.num_importance_samples
     eval_chunk = _largest_divisor_at_most(num_eval_samples, config.eval.get("importance_chunk_size", 100))
 
@@ -209,7 +210,7 @@ def build(config: ml_collections.ConfigDict, dataset) -> GenerativeModel:
         location = module.apply(params["model"], z, method=VAE.decode)
         if m.likelihood == "bernoulli":
             return jax.nn.sigmoid(location)
-        return jnp.clip(location, 0.0, 1.0) if dataset.num_levels else location
+        return jnp.clip(location, 0.0, 1.0) if spec.num_levels else location
 
     return GenerativeModel(
         init=init,

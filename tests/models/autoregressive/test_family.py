@@ -1,7 +1,6 @@
 """The autoregressive family through the bundle: every architecture and output head, exactly normalised."""
 
 import itertools
-import types
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +13,7 @@ from genjax import data as data_lib
 from genjax import models
 from genjax.errors import ConfigError
 from genjax.models.autoregressive.family import ARCHITECTURES
+from genjax.spec import DataSpec
 from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 CONFIG_ARCHITECTURES = ar_configs.ARCHITECTURES  # ARCHITECTURES plus made_ensemble
@@ -21,10 +21,7 @@ MULTI_LEVEL = [a for a in CONFIG_ARCHITECTURES if a not in ("fvsbn", "nade")]
 
 
 def _fake_dataset(shape, num_levels, *, tokens=False, labels=False):
-    train = types.SimpleNamespace(has_labels=labels)
-    return types.SimpleNamespace(
-        name="fake", element_shape=shape, num_levels=num_levels, tokens=tokens, train=train
-    )
+    return DataSpec(shape, num_levels, tokens=tokens, num_classes=10 if labels else None, name="fake")
 
 
 def _small(config):

@@ -20,7 +20,10 @@ def test_training_fits_a_known_binary_distribution(architecture, tmp_path):
     train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
     model, dataset, state, _ = restore_from_workdir(config, tmp_path)
     fresh = model.init(jax.random.key(0), {"x": jnp.zeros((2, 6))})
-    assert exact_kl(model, state.eval_params(), dataset) < 0.05 < exact_kl(model, fresh, dataset)
+    outcomes, log_p = dataset.outcomes(), dataset.log_density
+    assert (
+        exact_kl(model, state.eval_params(), outcomes, log_p) < 0.05 < exact_kl(model, fresh, outcomes, log_p)
+    )
 
 
 def test_transformer_perplexity_approaches_the_markov_chain_entropy_rate(tmp_path):

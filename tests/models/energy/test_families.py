@@ -1,7 +1,5 @@
 """The ebm, score (NCSN) and ddpm families through `genjax.models.build` and the one training loop."""
 
-import types
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,11 +10,12 @@ from experiments.configs import ebm as ebm_config
 from experiments.configs import score as score_config
 from genjax import models
 from genjax.errors import ConfigError
+from genjax.spec import DataSpec
 from genjax.train import train_and_evaluate
 
 QUIET = {"print_fn": lambda *_: None}
-TOY = types.SimpleNamespace(name="toy2d:8gaussians", element_shape=(2,), num_levels=None, tokens=False)
-DIGITS = types.SimpleNamespace(name="digits", element_shape=(8, 8, 1), num_levels=17, tokens=False)
+TOY = DataSpec(name="toy2d:8gaussians", element_shape=(2,), num_levels=None)
+DIGITS = DataSpec(name="digits", element_shape=(8, 8, 1), num_levels=17)
 
 
 def _short(config, num_steps=10):
@@ -149,7 +148,7 @@ def test_bad_model_fields_name_themselves(module, variant, field, value, message
 )
 def test_image_configs_build_and_trace_at_their_sizes(module, variant, shape, num_levels):
     """Shapes only (jax.eval_shape): the 28x28 and CIFAR-10 configs trace end to end without running."""
-    dataset = types.SimpleNamespace(name=variant, element_shape=shape, num_levels=num_levels, tokens=False)
+    dataset = DataSpec(name=variant, element_shape=shape, num_levels=num_levels)
     model = models.build(module.get_config(variant), dataset)
     batch = {"x": jax.ShapeDtypeStruct((2, *shape), jnp.float32)}
     params = jax.eval_shape(model.init, jax.random.key(0), batch)
@@ -172,7 +171,7 @@ def test_every_variant_builds_and_validates(module):
         config = module.get_config(variant)
         data = next((name for name in SHAPES if variant.endswith(name)), None)
         shape, levels = SHAPES[data] if data else ((2,), None)
-        dataset = types.SimpleNamespace(name=variant, element_shape=shape, num_levels=levels, tokens=False)
+        dataset = DataSpec(name=variant, element_shape=shape, num_levels=levels)
         assert models.build(config, dataset).element_shape == shape, variant
     with pytest.raises(ValueError, match="config variant: got 'gan_ring'"):
         module.get_config("gan_ring")

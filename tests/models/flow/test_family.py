@@ -1,7 +1,6 @@
 """The flow family end to end: exact densities, the bits/dim accounting, sampling, configs."""
 
 import math
-import types
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +12,7 @@ from genjax import data as data_lib
 from genjax import models
 from genjax.errors import ConfigError
 from genjax.models.flow import make_flow
+from genjax.spec import DataSpec
 from genjax.train.evaluation import evaluate
 from genjax.train.step import make_mesh
 from tests.models.flow.bijector_checks import check_bijector, jitter, perturbed_params
@@ -27,7 +27,7 @@ def _small_config(variant: str, **model):
 
 
 def _fake_dataset(element_shape, num_levels, name="fake"):
-    return types.SimpleNamespace(name=name, element_shape=element_shape, num_levels=num_levels)
+    return DataSpec(name=name, element_shape=element_shape, num_levels=num_levels)
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

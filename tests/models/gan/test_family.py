@@ -1,7 +1,5 @@
 """The GAN bundle: who updates what, in which order, and the config's one-line errors."""
 
-import types
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,10 +9,11 @@ from experiments.configs import gan as gan_config
 from genjax import models
 from genjax.errors import ConfigError
 from genjax.optim import make_optimizers
+from genjax.spec import DataSpec
 from genjax.train.step import PURPOSE_LOSS, init_train_state, make_single_step, step_key
 
-TOY = types.SimpleNamespace(name="toy2d:ring", element_shape=(2,), num_levels=None, tokens=False)
-DIGITS = types.SimpleNamespace(name="digits", element_shape=(8, 8, 1), num_levels=17, tokens=False)
+TOY = DataSpec(name="toy2d:ring", element_shape=(2,), num_levels=None)
+DIGITS = DataSpec(name="digits", element_shape=(8, 8, 1), num_levels=17)
 
 
 def _config(variant: str = "smoke", **model):
@@ -175,7 +174,7 @@ def test_fgan_needs_a_known_divergence_and_dcgan_needs_images():
         models.build(config, TOY)
     with pytest.raises(ConfigError, match="^model.architecture: dcgan needs images"):
         models.build(_config("non_saturating_digits"), TOY)
-    odd = types.SimpleNamespace(name="npz:x", element_shape=(6, 6, 1), num_levels=2, tokens=False)
+    odd = DataSpec(name="npz:x", element_shape=(6, 6, 1), num_levels=2)
     with pytest.raises(ConfigError, match="divisible by 4"):
         models.build(_config("non_saturating_digits"), odd)
 

@@ -1,7 +1,5 @@
 """The VAE family: every network x likelihood builds, trains and reports consistent bounds."""
 
-import types
-
 import jax
 import numpy as np
 import pytest
@@ -9,9 +7,10 @@ import pytest
 from experiments.configs import vae as vae_config
 from genjax import models
 from genjax.errors import ConfigError
+from genjax.spec import DataSpec
 
-DIGITS = types.SimpleNamespace(element_shape=(8, 8, 1), num_levels=17, log_density=None)
-TOY = types.SimpleNamespace(element_shape=(2,), num_levels=None, log_density=None)
+DIGITS = DataSpec(element_shape=(8, 8, 1), num_levels=17)
+TOY = DataSpec(element_shape=(2,), num_levels=None)
 
 
 def build(dataset=DIGITS, **model):

@@ -1,4 +1,5 @@
-"""MADE mask sets: each mask is autoregressive in its own ordering; ensembles average probabilities."""
+"""MADE mask sets (autoregressive family): each mask is autoregressive in its ordering; ensembles
+average probabilities."""
 
 import itertools
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from genjax import distributions
-from genjax.models.autoregressive.made import MADE, ensemble_log_prob, mask_degrees
+from genjax.models.networks.made import MADE, ensemble_log_prob, mask_degrees
 from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 NUM_DIMS = 6
@@ -17,7 +18,7 @@ ALL_BITS = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=NUM_DIMS)))  # 
 
 def _made(num_masks=4, hidden_sizes=(16, 16), **flags):
     flags = {"order_agnostic": True, "connectivity_agnostic": True, **flags}
-    made = MADE(num_dims=NUM_DIMS, hidden_sizes=hidden_sizes, num_masks=num_masks, seed=3, **flags)
+    made = MADE(hidden_sizes=hidden_sizes, num_params=1, num_masks=num_masks, seed=3, **flags)
     params = made.init(jax.random.key(0), ALL_BITS[:2], 0)
     return made, jitter(params, scale=1.0, seed=2)
 
@@ -42,7 +43,7 @@ def test_masks_have_different_orderings_and_connectivity():
 @pytest.mark.parametrize("mask_index", range(4))
 def test_each_mask_is_autoregressive_in_its_own_ordering(mask_index):
     made, params = _made()
-    ordering = made.orderings()[mask_index]
+    ordering = made.orderings(NUM_DIMS)[mask_index]
     x = jax.random.uniform(jax.random.key(1), (1, NUM_DIMS))
     jacobian = jax.jacfwd(lambda v: made.apply(params, v[None], mask_index)[0, :, 0])(x[0])  # [D_out, D_in]
     position = np.argsort(ordering)  # position[d] = when dimension d is generated

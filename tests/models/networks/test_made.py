@@ -1,4 +1,4 @@
-"""MADE: outputs depend only on earlier inputs in the ordering, and fresh outputs are zero."""
+"""MADE with one mask (the flows'): outputs see only earlier inputs; fresh outputs are zero."""
 
 from __future__ import annotations
 
@@ -42,10 +42,11 @@ def test_degrees_and_masks():
 
 
 def test_masked_dense_ignores_masked_kernel_entries():
-    layer = MaskedDense((1, 2), (1, 2), strict=True)
+    layer = MaskedDense(2)
+    mask = degree_mask((1, 2), (1, 2), strict=True)
     x = jnp.ones((1, 2))
-    params = perturbed_params(layer, x, scale=1.0)
-    jacobian = jax.jacfwd(lambda v: layer.apply(params, v[None])[0])(x[0])
+    params = jitter(layer.init(jax.random.key(1), x, mask), scale=1.0, seed=2)
+    jacobian = jax.jacfwd(lambda v: layer.apply(params, v[None], mask)[0])(x[0])
     # out 1 (degree 1) sees nothing; out 2 (degree 2) sees input 1 (degree 1) only.
     assert float(jnp.abs(jacobian[0]).max()) == 0.0
     assert float(jacobian[1, 1]) == 0.0 and float(jacobian[1, 0]) != 0.0
