@@ -64,6 +64,21 @@ def per_example(values: Array, x: Array) -> Array:
     return values.reshape(-1, *([1] * (x.ndim - 1)))
 
 
+def score_function(network, variables, *, scale_by_sigma: bool, rng: Array | None = None):
+    """``score_fn(x [N, ...], sigma [N]) -> [N, ...]`` from the noise-conditional network.
+
+    With ``scale_by_sigma`` the network's output is divided by sigma (Song and
+    Ermon 2020's technique 3): the true score of data noised at sigma scales as
+    1/sigma, so the network only has to learn a unit-scale direction.
+    """
+
+    def score_fn(x: Array, sigma: Array) -> Array:
+        out = network.apply(variables, x, jnp.log(sigma), rng)
+        return out / per_example(sigma, x) if scale_by_sigma else out
+
+    return score_fn
+
+
 def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The NCSN bundle: one player, ``score``."""
     m = config.model
@@ -74,11 +89,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     sigmas = geometric_sigmas(float(m.sigma_max), float(m.sigma_min), int(m.num_sigmas))
 
     def score_fn_of(params: Params, rng: Array | None = None):
-        def score_fn(x: Array, sigma: Array) -> Array:
-            out = network.apply(params["score"], x, jnp.log(sigma), rng)
-            return out / per_example(sigma, x) if m.scale_by_sigma else out
-
-        return score_fn
+        return score_function(network, params["score"], scale_by_sigma=m.scale_by_sigma, rng=rng)
 
     def init(rng: Array, batch: Batch) -> Params:
         x = batch["x"]

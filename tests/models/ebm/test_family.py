@@ -1,0 +1,87 @@
+"""The EBM family: contrastive divergence lowers data energy, the replay buffer resumes, Z by quadrature."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.configs import ebm as ebm_config
+from genjax import models
+from genjax.data import toy2d
+from genjax.errors import ConfigError
+from genjax.optim import make_optimizers
+from genjax.train import train_and_evaluate
+from genjax.train.step import init_train_state, make_train_step
+from tests.models.family_checks import DIGITS, QUIET, TOY, check_every_variant_builds, short, trace_at_size
+
+
+def test_short_contrastive_divergence_lowers_data_energy_relative_to_noise():
+    config = ebm_config.get_config("cd_short_run_8gaussians")
+    config.model.update(hidden=(64, 64), langevin_steps=20, step_size=0.05)
+    config.optim.energy.update(learning_rate=3e-3, schedule="constant")
+    model = models.build(config, TOY)
+    density = toy2d.get("8gaussians")
+    data = density.sample(np.random.default_rng(0), 200 * 128).astype(np.float32).reshape(200, 128, 2)
+    noise = np.random.default_rng(1).uniform(-4, 4, (2000, 2)).astype(np.float32)
+    held_out = density.sample(np.random.default_rng(2), 2000).astype(np.float32)
+    optimizers = make_optimizers(config, model.players)
+    state = init_train_state(model, optimizers, {"x": data[0]}, seed=0, ema=False)
+
+    def gap(state):
+        def energy(x):
+            return model.eval_metrics(state.params, {"x": jnp.asarray(x)}, jax.random.key(0))["energy"]
+
+        return float(jnp.mean(energy(held_out)) - jnp.mean(energy(noise)))
+
+    before = gap(state)
+    state, _ = make_train_step(model, optimizers, config)(state, {"x": data})
+    after = gap(state)
+    # The data's energy falls below the noise's, by a margin: CD pushed it down where data live.
+    assert after < before - 1.0 and after < -1.0, (before, after)
+
+
+def test_replay_buffer_lives_in_the_state_and_resumes_exactly(tmp_path):
+    def config(num_steps):
+        c = short(ebm_config.get_config("smoke"), num_steps)
+        c.optim.energy.schedule = "constant"
+        c.train.update(log_every=10, checkpoint_every=10)
+        return c
+
+    straight = train_and_evaluate(config(20), tmp_path / "straight", **QUIET)
+    assert np.isfinite(straight["test/nll"]) and np.isfinite(straight["test/mmd"])
+    assert (tmp_path / "straight" / "samples" / "step_00000020.png").exists()
+    train_and_evaluate(config(10), tmp_path / "resumed", **QUIET)
+    resumed = train_and_evaluate(config(20), tmp_path / "resumed", **QUIET)
+    for name in ("train/loss", "train/energy_gap", "test/nll", "test/mmd"):
+        assert resumed[name] == straight[name], name
+
+
+def test_ebm_quadrature_log_prob_is_normalised_on_the_plane():
+    config = ebm_config.get_config("nce_8gaussians")
+    config.model.update(hidden=(16,), quadrature_points=200)
+    model = models.build(config, TOY)
+    params = model.init(jax.random.key(0), {"x": jnp.zeros((2, 2))})
+    # A finer, independent midpoint grid over the same box integrates exp(log_prob) to 1.
+    edges = np.linspace(-6, 6, 601)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    grid = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
+    density = np.exp(np.asarray(model.log_prob(params, {"x": jnp.asarray(grid)}, None)))
+    np.testing.assert_allclose(density.sum() * (edges[1] - edges[0]) ** 2, 1.0, atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("objective", "ml"), ("chains", "forever"), ("reinit_prob", 1.5)],
+)
+def test_bad_model_fields_name_themselves(field, value):
+    config = ebm_config.get_config("smoke")
+    config.model[field] = value
+    with pytest.raises(ConfigError, match=f"model.{field}"):
+        models.build(config, TOY)
+
+
+def test_every_variant_builds_and_the_digits_config_traces():
+    check_every_variant_builds(ebm_config)
+    trace_at_size(ebm_config.get_config("esm_digits"), DIGITS.element_shape, DIGITS.num_levels)
+    with pytest.raises(ValueError, match="config variant: got 'gan_ring'"):
+        ebm_config.get_config("gan_ring")
