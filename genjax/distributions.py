@@ -131,7 +131,7 @@ MIN_LOG_SCALE = -7.0
 
 
 def _split_mixture_sample(rng: Array, logit_weights: Array, means: Array, log_scales: Array):
-    """Picks one component per position: (mean, log_scale, noise key), each `[...]`."""
+    """Picks one component per position: (mean, its ``log_scales`` entry, noise key), each `[...]`."""
     component_key, noise_key = jax.random.split(rng)
     component = jax.random.categorical(component_key, logit_weights, axis=-1)[..., None]
     mean = jnp.take_along_axis(means, component, axis=-1)[..., 0]
@@ -179,24 +179,24 @@ def discretized_logistic_mixture_sample(
     return level / (num_levels - 1)
 
 
-def gaussian_mixture_log_prob(x: Array, logit_weights: Array, means: Array, log_scales: Array) -> Array:
+def gaussian_mixture_log_prob(x: Array, logit_weights: Array, means: Array, log_vars: Array) -> Array:
     """log of a 1-D mixture of K Gaussians, one per position.
 
     Args:
       x: `[...]` real values.
-      logit_weights, means, log_scales: `[..., K]` (log standard deviations).
+      logit_weights, means, log_vars: `[..., K]` (log-variances, like every Gaussian here).
     Returns:
       `[...]` log-densities in nats.
     """
-    z = (x[..., None] - means) * jnp.exp(-log_scales)
-    per_component = -0.5 * (_LOG_2PI + z**2) - log_scales
+    z = (x[..., None] - means) * jnp.exp(-0.5 * log_vars)
+    per_component = -0.5 * (_LOG_2PI + z**2 + log_vars)
     return jax.nn.logsumexp(per_component + jax.nn.log_softmax(logit_weights, axis=-1), axis=-1)
 
 
-def gaussian_mixture_sample(rng: Array, logit_weights: Array, means: Array, log_scales: Array) -> Array:
+def gaussian_mixture_sample(rng: Array, logit_weights: Array, means: Array, log_vars: Array) -> Array:
     """Samples `gaussian_mixture_log_prob`: `[..., K]` params -> `[...]` real values."""
-    mean, log_scale, noise_key = _split_mixture_sample(rng, logit_weights, means, log_scales)
-    return mean + jnp.exp(log_scale) * jax.random.normal(noise_key, mean.shape, dtype=mean.dtype)
+    mean, log_var, noise_key = _split_mixture_sample(rng, logit_weights, means, log_vars)
+    return mean + jnp.exp(0.5 * log_var) * jax.random.normal(noise_key, mean.shape, dtype=mean.dtype)
 
 
 # Floor on a bin's probability: keeps log and its gradient finite when a float32
@@ -225,22 +225,22 @@ def _log_mass_between(upper: Array, lower: Array) -> Array:
 
 
 def discretized_gaussian_log_prob(
-    x: Array, mean: Array, log_scale: Array, *, num_levels: int, event_ndims: int | None = None
+    x: Array, mean: Array, log_var: Array, *, num_levels: int, event_ndims: int | None = None
 ) -> Array:
-    """Log-mass of N(mean, exp(log_scale)^2) discretized onto ``num_levels`` values of [-1, 1].
+    """Log-mass of N(mean, exp(log_var)) discretized onto ``num_levels`` values of [-1, 1].
 
     x takes values -1 + 2k / (L - 1); each owns the bin of half-width 1 / (L - 1)
     around it, the two end bins extending to -inf and +inf, so the masses sum to
-    one for any mean and scale (Ho et al. 2020's decoder, for any L, not only 256).
+    one for any mean and variance (Ho et al. 2020's decoder, for any L, not only 256).
 
     Args:
-      x: `[B, ...]` on the grid; mean, log_scale: broadcastable to x.
+      x: `[B, ...]` on the grid; mean, log_var (log-variance): broadcastable to x.
       event_ndims: trailing axes summed (None: all but the first).
     Returns:
       `[B]` (default event_ndims), nats.
     """
     half_bin = 1.0 / (num_levels - 1)
-    inv_scale = jnp.exp(-log_scale)
+    inv_scale = jnp.exp(-0.5 * log_var)
     upper = (x - mean + half_bin) * inv_scale
     lower = (x - mean - half_bin) * inv_scale
     log_mass = jnp.where(

@@ -9,6 +9,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# JAX's persistent compilation cache, shared by the xdist workers and the binaries' subprocesses
+# of a run and kept between runs: many tests compile the same smoke models. Set before anything
+# imports jax (it reads these at import); GENJAX_TEST_CACHE=off turns it off, another value moves it.
+_CACHE = os.environ.get("GENJAX_TEST_CACHE", str(Path.home() / ".cache" / "genjax" / "jax_tests"))
+if _CACHE != "off":
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 
 def run_module(module: str, *args: str, timeout: float = 300, env: dict | None = None):
     """Runs ``python -m module args`` from the repo root on one CPU device."""

@@ -85,7 +85,8 @@ def test_discretized_gaussian_sums_to_one_over_levels():
 
     def log_masses(mean, log_scale, num_levels):  # [L, 25] for 25 (mean, scale) pairs
         grid = jnp.asarray(levels(num_levels), jnp.float32)[:, None]
-        return d.discretized_gaussian_log_prob(grid, mean, log_scale, num_levels=num_levels, event_ndims=0)
+        log_var = 2.0 * log_scale
+        return d.discretized_gaussian_log_prob(grid, mean, log_var, num_levels=num_levels, event_ndims=0)
 
     @jax.jit
     def totals_and_grads(mean, log_scale):
@@ -110,7 +111,7 @@ def test_discretized_gaussian_matches_scipy_including_tails():
         np.diff(stats.norm.cdf(edges, mean, scale)),
     )
     got = d.discretized_gaussian_log_prob(
-        jnp.asarray(x, jnp.float32), mean, np.log(scale), num_levels=num_levels, event_ndims=0
+        jnp.asarray(x, jnp.float32), mean, 2 * np.log(scale), num_levels=num_levels, event_ndims=0
     )
     # Levels 0.6 and -0.6 hold ~2.9e-7, beyond float32 if computed as 1 - cdf.
     keep = mass > 1e-30

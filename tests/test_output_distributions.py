@@ -90,7 +90,7 @@ def test_gaussian_mixture_matches_scipy():
     x = np.array([-2.0, -1.0, 0.2, 0.21, 1.0, 4.0])
     expected = np.log(stats.norm(means, scales).pdf(x[:, None]) @ weights)
     # Unnormalised mixture logits: only the softmax of them may matter.
-    got = d.gaussian_mixture_log_prob(jnp.asarray(x), jnp.log(weights) + 7.0, means, jnp.log(scales))
+    got = d.gaussian_mixture_log_prob(jnp.asarray(x), jnp.log(weights) + 7.0, means, 2 * jnp.log(scales))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
@@ -234,7 +234,7 @@ def test_get_sizes_and_config_errors():
     )
     np.testing.assert_allclose(
         outputs.get("gaussian_mixture", num_levels=None, num_components=2).log_prob(params[:6], params[6:]),
-        d.gaussian_mixture_log_prob(params[6:], *blocks),
+        d.gaussian_mixture_log_prob(params[6:], blocks[0], blocks[1], 2 * blocks[2]),  # log-sd -> log-var
         rtol=1e-6,
     )
     with pytest.raises(ConfigError, match="model.output: got 'gaussian'; allowed: bernoulli, categorical, "):

@@ -83,7 +83,7 @@ def _term_at(
     )
     true_mean, _, true_log_var = q_posterior(x0, x_t, t, schedule)
     kl = sum_except_batch(normal_kl(true_mean, true_log_var, mean, log_var))
-    decoder = -discretized_gaussian_log_prob(x0, mean, 0.5 * log_var, num_levels=num_levels)
+    decoder = -discretized_gaussian_log_prob(x0, mean, log_var, num_levels=num_levels)
     return jnp.where(t == 0, decoder, kl)
 
 

@@ -110,11 +110,17 @@ def _logistic_mixture(num_levels: int, num_components: int) -> OutputDistributio
 
 
 def _gaussian_mixture(num_components: int) -> OutputDistribution:
+    def blocks(params: Array) -> tuple[Array, Array, Array]:
+        # The network's third block is each component's log standard deviation (as for the
+        # logistic heads); the Gaussian functions take log-variances.
+        logit_weights, means, log_scales = _mixture_blocks(params, num_components)
+        return logit_weights, means, 2.0 * log_scales
+
     def log_prob(params: Array, targets: Array) -> Array:
-        return distributions.gaussian_mixture_log_prob(targets, *_mixture_blocks(params, num_components))
+        return distributions.gaussian_mixture_log_prob(targets, *blocks(params))
 
     def sample(rng: Array, params: Array) -> Array:
-        return distributions.gaussian_mixture_sample(rng, *_mixture_blocks(params, num_components))
+        return distributions.gaussian_mixture_sample(rng, *blocks(params))
 
     return OutputDistribution("gaussian_mixture", 3 * num_components, log_prob, sample)
 
