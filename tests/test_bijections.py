@@ -8,6 +8,7 @@ import pytest
 from genjax import bijections, distributions, losses
 
 
+@pytest.mark.slow
 def test_logit_transform_of_a_uniform_is_a_logistic():
     # With alpha = 0, y ~ U(0, 1) maps to a standard logistic: the log-density of y,
     # logistic(z) + log|dz/dy|, must be exactly 0.
@@ -21,6 +22,7 @@ def test_logit_transform_of_a_uniform_is_a_logistic():
     np.testing.assert_allclose(inverse_log_det, -log_det, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_logit_transform_log_det_matches_autodiff():
     y = jax.random.uniform(jax.random.key(0), (3, 2, 2, 1))
     z, log_det = bijections.logit_transform(y, alpha=0.05)

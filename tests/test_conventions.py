@@ -91,6 +91,7 @@ def test_likelihood_names_are_only_log_likelihoods():
             assert not name.endswith(LOG_LIKELIHOOD_SUFFIXES), name
 
 
+@pytest.mark.slow
 def test_a_bound_on_a_discrete_log_likelihood_is_never_positive():
     """ddpm_variational_bound and iwae_bound/elbo on binary data bound log P(x) <= 0 from below."""
     x_binary = jnp.asarray(np.random.default_rng(0).integers(0, 2, (4, 3)), jnp.float32)

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import integrate, stats
 
 from genjax import distributions as d
@@ -36,6 +37,7 @@ def test_categorical_log_prob_sums_to_one():
     np.testing.assert_allclose(sum(masses), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_discretized_logistic_is_normalised_over_all_levels():
     for num_levels in (2, 17, 256):
         values = jnp.arange(num_levels) / (num_levels - 1)

@@ -41,6 +41,7 @@ def _mixture_params(rng_seed: int, num_sets: int) -> jax.Array:
     return jnp.concatenate([random, extreme])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_levels", [2, 17, 256])
 @pytest.mark.parametrize("name", ["categorical", "logistic_mixture"])
 def test_discrete_heads_sum_to_one_over_all_classes(name, num_levels):
@@ -68,6 +69,7 @@ def test_gaussian_mixture_integrates_to_one():
     np.testing.assert_allclose(np.trapezoid(density, grid, axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_logistic_mixture_matches_scipy_cdf_differences():
     num_levels = 17
     weights, means, scales = (
@@ -124,6 +126,7 @@ def _chi_square_pvalue(samples: np.ndarray, log_p: np.ndarray) -> float:
     return stats.chisquare(observed, expected).pvalue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["categorical", "logistic_mixture"])
 def test_sample_frequencies_match_the_probabilities(name):
     num_levels, n = 17, 20_000
@@ -169,6 +172,7 @@ def test_gaussian_mixture_samples_have_the_mixture_moments_and_cdf():
     assert stats.kstest(samples, mixture_cdf).pvalue > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["categorical", "logistic_mixture", "bernoulli"])
 def test_gradients_are_finite_at_the_edge_classes(name):
     num_levels = 2 if name == "bernoulli" else 256
@@ -185,6 +189,7 @@ def test_gradients_are_finite_at_the_edge_classes(name):
     assert bool(jnp.all(jnp.isfinite(grads))) and bool(jnp.any(grads != 0))
 
 
+@pytest.mark.slow
 def test_made_with_a_logistic_mixture_head_is_a_normalised_joint():
     """MADE + head: the product of conditionals sums to one over all 3^3 sequences."""
     num_levels, num_dims = 3, 3
@@ -216,6 +221,7 @@ def test_targets_round_trip_through_the_data_scaling(num_levels):
     assert outputs.to_targets(jnp.array([-0.3, 1.2]), num_levels).tolist() == [0, num_levels - 1]
 
 
+@pytest.mark.slow
 def test_get_sizes_and_config_errors():
     sizes = {
         name: outputs.get(name, num_levels=2 if name == "bernoulli" else 17, num_components=4)

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.subprocess
 def test_losses_metrics_distributions_samplers_do_not_import_flax():
     code = (
         "import sys, genjax.losses, genjax.metrics, genjax.distributions, genjax.samplers; "

@@ -177,6 +177,7 @@ def test_save_density_2d_orientation(tmp_path):
     assert x > 0.6 and y > 0.6  # Lower right.
 
 
+@pytest.mark.subprocess
 def test_importing_visualize_does_not_import_matplotlib():
     code = "import sys, genjax.visualize; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -119,6 +119,8 @@ def test_train_splits_and_binary_levels(data_dir):
     assert set(batch) == {"x"} and set(np.unique(batch["x"])) == {0.0, 1.0}
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_reading_needs_no_registered_builder(data_dir):
     """experiments/train.py is another process: it only has data_dir, not the builder class."""
     script = textwrap.dedent(

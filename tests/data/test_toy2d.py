@@ -78,6 +78,7 @@ def test_entropy_matches_monte_carlo(name):
     assert -log_p.mean() == pytest.approx(toy.entropy, abs=4 * standard_error + 1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", toy2d.NAMES)
 def test_stored_entropy_is_recomputed(name):
     assert toy2d.compute_entropy(name) == pytest.approx(toy2d.get(name).entropy, abs=1e-9)

@@ -23,6 +23,9 @@ def test_step_flops_counts_every_dense_layer_but_the_input_gradient():
     assert flops["three_x_forward"] == 3 * flops["forward"]
 
 
+@pytest.mark.torch
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_smoke_run_writes_positive_timings(tmp_path):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "vae_speed.json"
@@ -55,6 +58,9 @@ def test_smoke_run_writes_positive_timings(tmp_path):
     assert "| genjax K=5 |" in result.stdout
 
 
+@pytest.mark.torch
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path):
     pytest.importorskip("torch")  # the PyTorch peer and normflows are benchmark-only extras
     pytest.importorskip("normflows")
@@ -82,6 +88,9 @@ def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path):
     assert "| genjax K=5 |" in result.stdout
 
 
+@pytest.mark.torch
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "ar_speed.json"
@@ -115,6 +124,9 @@ def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path):
     assert "| genjax K=2 |" in result.stdout and "| genjax fori_loop |" in result.stdout
 
 
+@pytest.mark.torch
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_gan_speed_smoke_run_times_the_same_dcgan_on_both_sides(tmp_path):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "gan_speed.json"
@@ -134,6 +146,9 @@ def test_gan_speed_smoke_run_times_the_same_dcgan_on_both_sides(tmp_path):
     assert all(ratio["median"] > 0 for ratio in case["speedup_genjax_over_torch"].values())
 
 
+@pytest.mark.torch
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_diffusion_speed_smoke_run_times_the_same_networks_on_both_sides(tmp_path):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "diffusion_speed.json"

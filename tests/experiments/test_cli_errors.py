@@ -79,6 +79,7 @@ def test_the_binary_itself_exits_one_with_one_line(run, tmp_path):
     assert lines == ["error: data.batch_size: got 0; must be a positive integer."], result.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_batch_not_divisible_by_devices(run, tmp_path):
     result = run(

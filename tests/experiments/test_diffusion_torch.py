@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")  # the PyTorch twins are a benchmark-only extra
+pytestmark = pytest.mark.torch
 
 from experiments.benchmarks import diffusion_torch as dt  # noqa: E402
 from genjax.diffusion import linear_betas, make_schedule  # noqa: E402
@@ -36,6 +37,7 @@ def random_params(model, x, cond, seed):
     return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
+@pytest.mark.slow
 def test_torch_unet_is_the_same_function():
     config = dict(
         channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,), out_channels=2
@@ -101,6 +103,7 @@ def test_ddpm_chain_matches_genjax_ddpm_sample(mlp):
     np.testing.assert_allclose(got.numpy(), expected, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale_by_sigma, final_denoise", [(True, True), (False, False)])
 def test_annealed_langevin_chain_matches_genjax(mlp, scale_by_sigma, final_denoise):
     model, params, net = mlp

@@ -77,6 +77,7 @@ def test_ddpm_loss_matches_closed_forms():
     assert abs(float(by_t.mean()) - 20.5) < 4 * float(by_t.std()) / np.sqrt(len(by_t))
 
 
+@pytest.mark.slow
 def test_bound_terms_with_true_noise_oracle_are_closed_forms():
     betas = linear_betas(50)
     schedule = make_schedule(betas)
@@ -164,6 +165,7 @@ def test_bound_upper_bounds_entropy_of_discretized_gaussian_data():
     assert expected_bound - entropy < 0.15  # ~0.06 nats at T = 50
 
 
+@pytest.mark.slow
 def test_stratified_estimate_is_unbiased_and_exact_with_all_timesteps():
     schedule, num_levels, mean, std = make_schedule(linear_betas(30)), 32, 0.1, 0.4
     replicas = 2000
@@ -179,6 +181,7 @@ def test_stratified_estimate_is_unbiased_and_exact_with_all_timesteps():
         assert estimate[rows].var() > full[rows].var()  # K < T draws are noisier
 
 
+@pytest.mark.slow
 def test_bound_sums_its_terms_and_traces_one_network_call():
     schedule = make_schedule(linear_betas(30))
     x0 = jnp.asarray(levels(8)[[1, 6]][:, None], jnp.float32)

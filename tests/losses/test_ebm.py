@@ -100,6 +100,7 @@ def test_nce_loss_matches_hand_value():
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_std", [1.0, 0.7])
 def test_nce_recovers_the_log_normaliser(data_std):
     """Model f(x) = −0.5 x² eᵃ: the data density N(0, s²) has a = −2 log s and log Z = 0.5 log(2π s²)."""

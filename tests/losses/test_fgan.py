@@ -163,6 +163,7 @@ def _critic_logits(name, model, x):
     return np.float32(INVERSE_ACTIVATION[name](np.float64(t)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_bound_at_the_optimal_critic_is_the_divergence(name):
     # Expectations by quasi-Monte Carlo: the N midpoint quantiles of P and of Q.

@@ -33,6 +33,7 @@ def test_uniform_dequantize_stays_in_each_bin_and_is_uniform():
     np.testing.assert_allclose(jnp.var(offsets), 1 / 12, atol=0.01)
 
 
+@pytest.mark.slow
 def test_dequantized_log_prob_recovers_a_discrete_distribution_exactly():
     # A density constant on bins, p(y) = L^D P(bin(y)), is the dequantized
     # version of P; the accounting must give back log P(x) exactly.

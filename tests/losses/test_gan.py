@@ -125,6 +125,7 @@ def _train_discriminator():
     return lambda x: logits(w, jnp.asarray(x, jnp.float32))
 
 
+@pytest.mark.slow
 def test_trained_discriminator_approaches_p_over_p_plus_q_and_the_value_is_2js_minus_log4():
     trained_logits = _train_discriminator()
 
@@ -302,6 +303,7 @@ def _unrolled_params(theta, num_steps):
     return d
 
 
+@pytest.mark.slow
 def test_unrolled_gradient_flows_through_the_discriminator_steps():
     h = 1e-2  # central differences in float32: h = 1e-2 balances truncation and rounding
 

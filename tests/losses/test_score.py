@@ -133,6 +133,7 @@ def test_ssm_with_fixed_directions_matches_hand_formula(variance_reduced):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("projection", ["gaussian", "rademacher"])
 @pytest.mark.parametrize("variance_reduced", [False, True])
 def test_ssm_is_unbiased_for_esm(projection, variance_reduced):
@@ -290,6 +291,7 @@ def test_dsm_differences_follow_vincents_identity_on_a_finite_dataset():
         assert abs(distances[a].mean() - distances[b].mean()) > 10 * residual.std() / np.sqrt(len(residual))
 
 
+@pytest.mark.slow
 def test_sigma_squared_weighting_makes_every_level_order_one():
     sigmas = np.array([0.05, 0.3, 1.0, 3.0], np.float32)
     data_var, dims, n = 1.0, 2, 80_000

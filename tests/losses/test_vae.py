@@ -58,6 +58,7 @@ def test_gaussian_kl_matches_closed_form_and_scipy_entropy():
     assert abs(np.mean(log_ratio.sum(-1)) - got[0]) < 0.01
 
 
+@pytest.mark.slow
 def test_iwae_with_exact_posterior_equals_log_marginal():
     encode, decode_log_prob, log_px, x = linear_gaussian()
     for k in (1, 16):
@@ -65,6 +66,7 @@ def test_iwae_with_exact_posterior_equals_log_marginal():
         np.testing.assert_allclose(bound, log_px, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_elbo_with_exact_posterior_equals_log_marginal():
     encode, decode_log_prob, log_px, x = linear_gaussian()
     bound = losses.elbo(jax.random.key(0), encode, decode_log_prob, x, num_samples=200_000)
@@ -80,6 +82,7 @@ def test_beta_scales_only_the_kl_term():
     np.testing.assert_allclose(b1 - b4, 3.0 * kl, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_iwae_rises_with_k_and_stays_below_log_marginal():
     encode, decode_log_prob, log_px, x = linear_gaussian()
 
@@ -99,6 +102,7 @@ def test_iwae_rises_with_k_and_stays_below_log_marginal():
     assert np.all(log_px - means[-1] < log_px - means[0])
 
 
+@pytest.mark.slow
 def test_iwae_chunks_combine_exactly():
     """With the exact posterior every weight is p(x): any chunking must give log p(x)."""
     encode, decode_log_prob, log_px, x = linear_gaussian()
@@ -128,6 +132,7 @@ def test_reparameterized_gradient_matches_analytic():
     np.testing.assert_allclose(grad_log_var, jnp.exp(log_var), atol=0.02)
 
 
+@pytest.mark.slow
 def test_elbo_gradient_matches_closed_form_gradient():
     """ELBO gradients w.r.t. the encoder vs autodiff of the analytic ELBO."""
     encode, decode_log_prob, _, x = linear_gaussian()

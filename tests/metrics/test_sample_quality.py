@@ -73,6 +73,7 @@ def test_unbiased_mmd_averages_to_zero_and_biased_to_its_known_offset():
     assert abs(mean_b - expected_b) < 4 * se_b, (mean_b, expected_b, se_b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bandwidths", [(1.0,), (0.5, 2.0)])
 def test_mmd_matches_the_gaussian_closed_form(bandwidths):
     """N(0, 1) vs N(mu, 1) in 1-D: MMD^2 = sum_h [c_h(0, 0) + c_h(mu, mu) - 2 c_h(0, mu)]."""
@@ -97,6 +98,7 @@ def test_mmd_matches_the_gaussian_closed_form(bandwidths):
     assert abs(mean - truth) < 4 * se, (mean, truth, se)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unbiased", [True, False])
 def test_blockwise_mmd_equals_dense_formula(unbiased):
     rng = np.random.default_rng(2)

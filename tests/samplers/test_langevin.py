@@ -56,6 +56,7 @@ def exact_gaussian_samples(n, seed=0):
 # MALA vs ULA on a correlated Gaussian.
 
 
+@pytest.mark.slow
 def test_mala_keeps_correlated_gaussian_invariant_at_large_step():
     n = 4000
     x, acceptance = mala(
@@ -92,6 +93,7 @@ def test_ula_at_the_same_step_is_biased_as_the_closed_form_predicts():
     assert abs(projected_var[1] - 1 / lams[1]) > 10 * Z * np.sqrt(2 / n) / lams[1]
 
 
+@pytest.mark.slow
 def test_mala_acceptance_probability_matches_numpy_mh_ratio():
     """One step on a non-Gaussian target; chains that moved reveal their proposal y."""
     c, eps, n = 0.5, 0.3, 2000
@@ -204,6 +206,7 @@ def mixture_score(x, sigma):
     return sum(r * (m - x) for r, m in zip(resp, MEANS, strict=True)) / var
 
 
+@pytest.mark.slow
 def test_annealed_langevin_recovers_mixture_weights_where_ula_does_not():
     n = 4000
     x0 = jax.random.uniform(jax.random.key(8), (n, 1), minval=-8.0, maxval=8.0)

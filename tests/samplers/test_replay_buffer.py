@@ -61,6 +61,7 @@ def test_reinit_fraction_matches_reinit_prob():
     )
 
 
+@pytest.mark.slow
 def test_oversized_batch_draws_with_replacement_and_bad_fresh_shape_fails():
     buffer = _buffer(n=4)
     x_init, indices = replay_buffer.replay_buffer_sample(

@@ -188,6 +188,8 @@ def test_disabled_writer_writes_nothing(tmp_path):
     assert not workdir.exists()
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_no_tensorflow_import():
     code = (
         "import sys, genjax.train.logging as m, tempfile;"

@@ -20,6 +20,7 @@ def smoke_config(**train):
     return config
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_everything(tmp_path):
     config = smoke_config()
     results = train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
@@ -43,6 +44,8 @@ def _params(workdir):
     return jax.device_get(state)
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_resume_in_a_new_process_is_bit_exact(run, tmp_path):
     common = [
         "--config=experiments/configs/vae.py:smoke",
@@ -69,6 +72,7 @@ def test_resume_in_a_new_process_is_bit_exact(run, tmp_path):
     assert json.loads(rest.stdout.strip().splitlines()[-1])["step"] == 30
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     config = smoke_config(num_steps=10, checkpoint_every=10, eval_every=0, sample_every=0)
     train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
@@ -83,6 +87,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_evaluate_and_sample_binaries(run, tmp_path):
     trained = run("experiments.train", "--config=experiments/configs/vae.py:smoke", f"--workdir={tmp_path}")
     assert trained.returncode == 0, trained.stderr[-2000:]

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import pytest
 
 from genjax.models.bundle import GenerativeModel
 from genjax.train.step import init_train_state, make_mesh, make_single_step, make_train_step
@@ -85,6 +86,8 @@ def test_scan_of_k_steps_equals_k_single_steps():
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_one_and_eight_devices_give_the_same_step():
     """A VAE step and a two-player GAN step (n_critic 2, batch statistics, EMA) on 1 vs 8 devices."""
     env = {
@@ -131,6 +134,7 @@ def _conv_model():
     return GenerativeModel(init, {"model": loss}, lambda p, r, n: jnp.zeros((n, 4, 4, 1)), None, (4, 4, 1))
 
 
+@pytest.mark.slow
 def test_step_loops_agree_and_auto_avoids_scanning_convolutions_on_cpu():
     model = _conv_model()
     optimizers = {"model": optax.adam(0.05)}

@@ -49,6 +49,7 @@ def _all_values(shape, num_levels):
     return jnp.asarray(values.reshape(-1, *shape))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("architecture", "output"),
     [(a, "categorical") for a in MULTI_LEVEL] + [(a, "logistic_mixture") for a in ("made", "pixelcnn")],
@@ -60,6 +61,7 @@ def test_multi_level_outputs_sum_to_one_over_all_images(architecture, output):
     np.testing.assert_allclose(jnp.sum(jnp.exp(log_p)), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["lstm", "transformer", "wavenet", "made"])
 def test_token_models_sum_to_one_over_all_sequences(architecture):
     dataset = _fake_dataset((4,), 3, tokens=True)
@@ -68,6 +70,7 @@ def test_token_models_sum_to_one_over_all_sequences(architecture):
     np.testing.assert_allclose(jnp.sum(jnp.exp(model.log_prob(params, {"x": tokens}, None))), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["made", "transformer"])
 def test_gaussian_mixture_models_integrate_to_one_on_the_plane(architecture):
     # Modest weights keep every conditional's scale well above the grid spacing.
@@ -91,6 +94,7 @@ def _chi_square_pvalue(model, params, outcomes, samples, num_levels):
     return stats.chisquare(observed, probs / probs.sum() * len(codes)).pvalue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", CONFIG_ARCHITECTURES)
 def test_binary_models_are_normalised_and_samples_follow_them(architecture):
     """All 16 binary 2x2 images sum to one; one jitted loop per architecture (a scan for
@@ -101,12 +105,14 @@ def test_binary_models_are_normalised_and_samples_follow_them(architecture):
     assert _chi_square_pvalue(model, params, outcomes.reshape(16, -1), samples, 2) > 1e-3
 
 
+@pytest.mark.slow
 def test_categorical_samples_follow_the_model():
     model, params = _model("transformer", _fake_dataset((3,), 3), data="digits_gray")
     samples = jax.jit(model.sample, static_argnums=2)(params, jax.random.key(3), 20_000)
     assert _chi_square_pvalue(model, params, _all_values((3,), 3), samples, 3) > 1e-3
 
 
+@pytest.mark.slow
 def test_class_conditional_gated_pixelcnn_is_normalised_per_class_and_samples_each_class():
     dataset = _fake_dataset((3, 3, 1), 2, labels=True)
     model, params = _model("gated_pixelcnn", dataset, class_conditional=True, num_classes=3)
@@ -119,6 +125,7 @@ def test_class_conditional_gated_pixelcnn_is_normalised_per_class_and_samples_ea
     assert model.sample(params, jax.random.key(0), 6).shape == (6, 3, 3, 1)
 
 
+@pytest.mark.slow
 def test_ensemble_log_prob_averages_the_masks_and_one_mask_metric_is_reported():
     config = _small(ar_configs.get_config("made_ensemble_toy_binary"))
     dataset = data_lib.load_dataset(config.data)
@@ -177,6 +184,8 @@ def test_mnist_and_cifar_variants_build_on_their_shapes():
             assert model.element_shape == dataset.element_shape
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_smoke_binary_runs(run, tmp_path):
     result = run(
         "experiments.train", "--config=experiments/configs/autoregressive.py:smoke", f"--workdir={tmp_path}"

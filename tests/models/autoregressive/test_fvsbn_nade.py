@@ -20,6 +20,7 @@ def _random_model(name: str, num_dims: int, scale: float = 1.0):
     return module, params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_probabilities_of_all_binary_vectors_sum_to_one(name):
     num_dims = 10
@@ -30,6 +31,7 @@ def test_probabilities_of_all_binary_vectors_sum_to_one(name):
     assert float(jnp.std(log_p)) > 0.5  # far from uniform: the check is not trivial
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_logit_d_depends_only_on_earlier_dimensions(name):
     num_dims = 6
@@ -40,6 +42,7 @@ def test_logit_d_depends_only_on_earlier_dimensions(name):
     assert bool(jnp.all(jnp.abs(jnp.tril(jacobian, k=-1))[jnp.tril_indices(num_dims, k=-1)] > 0))
 
 
+@pytest.mark.slow
 def test_nade_running_sum_matches_separate_conditionals():
     num_dims = 5
     module, params = _random_model("nade", num_dims)
@@ -52,6 +55,7 @@ def test_nade_running_sum_matches_separate_conditionals():
     np.testing.assert_allclose(module.apply(params, x), jnp.stack(expected, 1), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_sampling_frequencies_match_the_model(name):
     num_dims = 4
@@ -68,6 +72,7 @@ def test_sampling_frequencies_match_the_model(name):
     assert stats.chisquare(observed, expected * observed.sum() / expected.sum()).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_generic_sampler_agrees_with_nades_incremental_sampler_in_distribution():
     module, params = _random_model("nade", 3)
     logits_fn = jax.jit(lambda x: module.apply(params, x))

@@ -21,6 +21,7 @@ def _params(module):
     return jitter(params, scale=0.5, seed=3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODULES)
 def test_context_rows_is_the_receptive_height(name):
     module = MODULES[name]
@@ -34,6 +35,7 @@ def test_context_rows_is_the_receptive_height(name):
     assert reach[top] > 0 and np.all(reach[:top] == 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODULES)
 def test_windowed_sampling_draws_exactly_the_whole_image_samples(name):
     module = MODULES[name]

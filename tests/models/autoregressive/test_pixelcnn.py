@@ -77,6 +77,7 @@ def test_pixel_mask_centre_groups_follow_mask_a_and_b():
         assert mask[0].all() and mask[1, 0].all() and not mask[1, 2].any() and not mask[2].any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_all_512_binary_3x3_images_have_total_probability_one(name):
     module = MODELS[name](1)
@@ -86,6 +87,7 @@ def test_all_512_binary_3x3_images_have_total_probability_one(name):
     assert float(jnp.std(log_p)) > 0.5  # far from uniform: the sum is not trivially one
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(4, 4, 1), (3, 3, 3)])
 @pytest.mark.parametrize("name", MODELS)
 def test_output_d_depends_only_on_dimensions_before_d(name, shape):
@@ -124,6 +126,7 @@ def _reachable_by_masked_3x3_stack(size, num_b_layers):
     return reach
 
 
+@pytest.mark.slow
 def test_pixelcnn_has_a_blind_spot_that_gated_pixelcnn_does_not():
     size = 7
     earlier = np.tril(np.ones((size * size,) * 2, bool), k=-1)  # [out, in]: in strictly before out
@@ -141,6 +144,7 @@ def test_pixelcnn_has_a_blind_spot_that_gated_pixelcnn_does_not():
     np.testing.assert_array_equal(seen, earlier)  # every strictly earlier pixel, nothing else
 
 
+@pytest.mark.slow
 def test_class_conditioning_changes_the_output_and_each_label_is_normalised():
     module = MODELS["gated"](1, num_classes=3)
     params = _random_model(module, (3, 3, 1), label=0)

@@ -77,6 +77,7 @@ def _decode_incrementally(module, variables, x: jax.Array) -> jax.Array:
     return run(variables, x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_probabilities_of_all_binary_sequences_sum_to_one(name):
     _, variables, apply = _model(name, None)
@@ -87,6 +88,7 @@ def test_probabilities_of_all_binary_sequences_sum_to_one(name):
     assert float(jnp.std(log_p)) > 0.3  # far from uniform: the check is not trivial
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_probabilities_of_all_token_sequences_sum_to_one(name):
     _, variables, apply = _model(name, VOCAB_SIZE)
@@ -97,6 +99,7 @@ def test_probabilities_of_all_token_sequences_sum_to_one(name):
     assert float(jnp.std(log_p)) > 0.3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_output_t_depends_only_on_earlier_inputs(name):
     module, variables, _ = _model(name, None)
@@ -110,6 +113,7 @@ def test_output_t_depends_only_on_earlier_inputs(name):
     assert bool(jnp.all(earlier > 0))
 
 
+@pytest.mark.slow
 def test_wavenet_receptive_field_follows_the_dilations():
     # Input conv (kernel 2) then dilations 1, 2 over the shifted sequence: output t sees x[t-5 .. t-1].
     module = WaveNet(num_params=1, features=6, skip_features=6, dilations=(1, 2))
@@ -126,6 +130,7 @@ def test_wavenet_receptive_field_follows_the_dilations():
     assert bool(jnp.all(jnp.abs(jacobian)[visible] > 0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("vocab_size", [None, VOCAB_SIZE])
 @pytest.mark.parametrize("name", MODELS)
 def test_incremental_steps_match_the_full_call(name, vocab_size):

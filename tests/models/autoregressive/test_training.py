@@ -12,6 +12,7 @@ from genjax.train import train_and_evaluate
 from genjax.train.restore import restore_from_workdir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["fvsbn", "nade", "made"])
 def test_training_fits_a_known_binary_distribution(architecture, tmp_path):
     config = ar_configs.get_config(f"{architecture}_toy_binary")
@@ -26,6 +27,7 @@ def test_training_fits_a_known_binary_distribution(architecture, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_transformer_perplexity_approaches_the_markov_chain_entropy_rate(tmp_path):
     config = ar_configs.get_config("transformer_markov")
     config.data.update(name="toy_markov:4x8", num_test=2_000)

@@ -24,12 +24,14 @@ from tests.models.family_checks import (
 )
 
 
+@pytest.mark.slow
 def test_smoke_run_trains_evaluates_and_samples(tmp_path):
     result = train_and_evaluate(short(ddpm_config.get_config("smoke")), tmp_path, **QUIET)
     assert np.isfinite(result["train/loss"]) and np.isfinite(result["test/mmd"])
     assert (tmp_path / "samples" / "step_00000010.png").exists()
 
 
+@pytest.mark.slow
 def test_digits_log_prob_is_the_elbo_of_pixels_mapped_to_minus_one_one():
     """The family scores [0, 1] pixels with the ELBO of the model on [-1, 1], all 100 steps, in nats."""
     config = ddpm_config.get_config("linear_digits")
@@ -77,6 +79,7 @@ def test_bad_model_fields_name_themselves(variant, field, value):
         models.build(config, DIGITS if "digits" in variant else TOY)
 
 
+@pytest.mark.slow
 def test_every_variant_builds_and_the_image_configs_trace_at_their_sizes():
     check_every_variant_builds(ddpm_config)
     trace_at_size(ddpm_config.get_config("cosine_binarized_mnist"), (28, 28, 1), 2)

@@ -15,6 +15,7 @@ from genjax.train.step import init_train_state, make_train_step
 from tests.models.family_checks import DIGITS, QUIET, TOY, check_every_variant_builds, short, trace_at_size
 
 
+@pytest.mark.slow
 def test_short_contrastive_divergence_lowers_data_energy_relative_to_noise():
     config = ebm_config.get_config("cd_short_run_8gaussians")
     config.model.update(hidden=(64, 64), langevin_steps=20, step_size=0.05)
@@ -40,6 +41,7 @@ def test_short_contrastive_divergence_lowers_data_energy_relative_to_noise():
     assert after < before - 1.0 and after < -1.0, (before, after)
 
 
+@pytest.mark.slow
 def test_replay_buffer_lives_in_the_state_and_resumes_exactly(tmp_path):
     def config(num_steps):
         c = short(ebm_config.get_config("smoke"), num_steps)
@@ -56,6 +58,7 @@ def test_replay_buffer_lives_in_the_state_and_resumes_exactly(tmp_path):
         assert resumed[name] == straight[name], name
 
 
+@pytest.mark.slow
 def test_ebm_quadrature_log_prob_is_normalised_on_the_plane():
     config = ebm_config.get_config("nce_8gaussians")
     config.model.update(hidden=(16,), quadrature_points=200)
@@ -80,6 +83,7 @@ def test_bad_model_fields_name_themselves(field, value):
         models.build(config, TOY)
 
 
+@pytest.mark.slow
 def test_every_variant_builds_and_the_digits_config_traces():
     check_every_variant_builds(ebm_config)
     trace_at_size(ebm_config.get_config("esm_digits"), DIGITS.element_shape, DIGITS.num_levels)

@@ -39,6 +39,7 @@ def stack(kind, *, num_layers: int = 2, hidden_sizes=(8,)) -> Chain:
     return Chain(layers)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [MAF, IAF])
 def test_fresh_layer_is_identity(kind):
     x = jax.random.normal(jax.random.key(0), (3, DIM))
@@ -50,6 +51,7 @@ def test_fresh_layer_is_identity(kind):
         np.testing.assert_allclose(log_det, 0.0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "layer",
     [
@@ -67,6 +69,7 @@ def test_bijector_checks(layer):
     check_bijector(layer, perturbed_params(layer, x), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [MAF, IAF])
 def test_one_dimension(kind):
     """D == 1: nothing to condition on, the D-pass direction runs no loop iterations."""
@@ -75,6 +78,7 @@ def test_one_dimension(kind):
     check_bijector(layer, perturbed_params(layer, x), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [MAF, IAF])
 def test_density_and_sampling_agree(kind):
     """log p(x) from a density pass equals the log-prob the sampling pass implied."""
@@ -88,6 +92,7 @@ def test_density_and_sampling_agree(kind):
     np.testing.assert_allclose(standard_normal_log_prob(z_back) + log_det, sampled_log_prob, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [MAF, IAF])
 def test_two_dimensional_density_integrates_to_one(kind):
     layer = stack(kind, num_layers=3)

@@ -12,6 +12,7 @@ VECTORS = jax.random.normal(jax.random.key(0), (4, 5))
 IMAGES = jax.random.normal(jax.random.key(1), (3, 4, 4, 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("affine", [False, True])
 @pytest.mark.parametrize("parity", [0, 1])
 @pytest.mark.parametrize("scale_fn", ["tanh", "sigmoid", "exp"])
@@ -20,6 +21,7 @@ def test_half_coupling_on_vectors(affine, parity, scale_fn):
     check_bijector(layer, perturbed_params(layer, VECTORS), VECTORS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mask", ["half", "checkerboard"])
 @pytest.mark.parametrize("parity", [0, 1])
 def test_coupling_on_images(mask, parity):
@@ -36,6 +38,7 @@ def test_coupling_keeps_its_half_and_additive_coupling_preserves_volume():
     np.testing.assert_array_equal(log_det, 0.0)
 
 
+@pytest.mark.slow
 def test_checkerboard_coupling_keeps_the_masked_pixels():
     layer = Coupling((8,), mask="checkerboard", parity=0)
     params = perturbed_params(layer, IMAGES)
@@ -65,6 +68,7 @@ def test_sigmoid_scale_is_bounded():
     assert bool(jnp.all(jnp.isfinite(z))) and bool(jnp.all(log_det <= 0))
 
 
+@pytest.mark.slow
 def test_nice_diagonal_scaling_and_chain():
     layer = Chain(
         (Coupling((8,), affine=False), Reverse(), Coupling((8,), affine=False, parity=1), DiagonalScaling())
@@ -76,6 +80,7 @@ def test_nice_diagonal_scaling_and_chain():
     np.testing.assert_allclose(log_det, jnp.sum(params["params"]["layers_3"]["log_scale"]), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_squeeze_is_a_permutation_and_flatten_round_trips():
     check_bijector(Squeeze(), {}, IMAGES)
     z, _ = Squeeze().apply({}, IMAGES, method="forward")

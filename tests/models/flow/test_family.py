@@ -30,6 +30,7 @@ def _fake_dataset(element_shape, num_levels, name="fake"):
     return DataSpec(name=name, element_shape=element_shape, num_levels=num_levels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_random_2d_flow_density_integrates_to_one(architecture):
     config = _small_config(f"{architecture}_8gaussians")
@@ -47,6 +48,7 @@ def test_random_2d_flow_density_integrates_to_one(architecture):
     assert abs(mass - 1.0) < 1e-2, mass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_full_image_models_invert_with_autodiff_log_det(architecture):
     # 4x4x1 images: a 16 x 16 Jacobian, yet two squeezes for the multi-scale models.
@@ -56,6 +58,7 @@ def test_full_image_models_invert_with_autodiff_log_det(architecture):
     check_bijector(flow, perturbed_params(flow, x, scale=0.1), x, atol=2e-4)
 
 
+@pytest.mark.slow
 def test_uniform_model_scores_exactly_log2_levels_bits_per_dim():
     # A fresh NICE is the identity; with a logistic prior and the alpha = 0 logit
     # transform the model is exactly uniform on [0, 1)^64, i.e. uniform over the
@@ -73,6 +76,7 @@ def test_uniform_model_scores_exactly_log2_levels_bits_per_dim():
     np.testing.assert_allclose(results["nll"], 64 * math.log(17), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_sampling_temperature_scales_the_base_distribution():
     config = _small_config("realnvp_8gaussians")
     model = models.build(config, _fake_dataset((2,), None))
@@ -87,6 +91,7 @@ def test_sampling_temperature_scales_the_base_distribution():
     np.testing.assert_array_equal(sample(params, jax.random.key(1), 4, 0.0), 0.0)
 
 
+@pytest.mark.slow
 def test_samples_and_log_probs_agree_for_maf_images():
     """MAF samples sequentially and scores in one pass; both must describe the same density.
 
@@ -153,6 +158,7 @@ _SHAPES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", [v for v in flow_configs.VARIANTS if v != "smoke"])
 def test_every_variant_builds(variant):
     data = variant.split("_", 1)[1]
@@ -167,6 +173,8 @@ def test_unknown_variant_lists_the_choices():
         flow_configs.get_config("realnvp_mnist")
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_train_evaluate_and_sample_binaries_for_a_2d_flow(run, tmp_path):
     trained = run(
         "experiments.train",

@@ -37,6 +37,7 @@ def lu_weight(params) -> np.ndarray:
     return lower @ upper
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", SHAPES)
 def test_actnorm_is_a_bijector(kind):
     x = skewed_batch(SHAPES[kind], batch=5)
@@ -44,6 +45,7 @@ def test_actnorm_is_a_bijector(kind):
     check_bijector(layer, perturbed_params(layer, x), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", SHAPES)
 def test_actnorm_init_standardises_the_init_batch(kind):
     x = skewed_batch(SHAPES[kind])
@@ -60,6 +62,7 @@ def test_actnorm_init_standardises_the_init_batch(kind):
     np.testing.assert_allclose(log_det, np.full(x.shape[0], expected), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_actnorm_init_sees_the_previous_layers_output_inside_a_chain():
     x = skewed_batch(SHAPES["image"])
     model = Jitted(Chain(layers=(glow_step((8,)), glow_step((8,)))))
@@ -74,6 +77,7 @@ def test_actnorm_init_sees_the_previous_layers_output_inside_a_chain():
     np.testing.assert_allclose(var, 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lu", [True, False])
 @pytest.mark.parametrize("kind", SHAPES)
 def test_invertible_linear_is_a_bijector(kind, lu):
@@ -82,6 +86,7 @@ def test_invertible_linear_is_a_bijector(kind, lu):
     check_bijector(layer, perturbed_params(layer, x), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lu", [True, False])
 def test_invertible_linear_starts_as_a_rotation(lu):
     x = skewed_batch(SHAPES["image"], batch=3)
@@ -96,6 +101,7 @@ def test_invertible_linear_starts_as_a_rotation(lu):
         assert np.linalg.det(weight) > 0  # positive pivots: det stays > 0 during training
 
 
+@pytest.mark.slow
 def test_lu_rotation_init_is_well_conditioned_for_many_channels():
     # Glow's 3rd level on CIFAR-10 has 48 channels; an unpivoted LU of a rotation is badly
     # conditioned there, which would make W visibly non-orthogonal in float32.
@@ -135,6 +141,7 @@ def test_lu_ignores_the_masked_triangles():
             np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2,), (3, 3, 4)], ids=["vector2d", "image"])
 def test_glow_step_is_a_bijector(shape):
     # lu=False is covered by the InvertibleLinear checks; compiling whole steps is what costs.
@@ -143,6 +150,7 @@ def test_glow_step_is_a_bijector(shape):
     check_bijector(layer, perturbed_params(layer, x), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "scale_fn"), [("vector", "tanh"), ("image", "sigmoid")])
 def test_fresh_glow_step_maps_the_init_batch_to_zero_mean_and_known_variance(kind, scale_fn):
     # ActNorm standardises; the rotation keeps the mean at 0 and the trace of the covariance

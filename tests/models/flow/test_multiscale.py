@@ -41,6 +41,7 @@ REALNVP = Jitted(realnvp_multiscale(SHAPE, num_scales=2, hidden_channels=(8,)))
 GLOW = Jitted(glow_multiscale(SHAPE, num_levels=2, steps_per_level=1, hidden_channels=(8,)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [REALNVP, GLOW], ids=["realnvp", "glow"])
 def test_is_a_bijector(model):
     # Small jitter: the full models stack many affine layers, so larger random scales make
@@ -64,6 +65,7 @@ def test_multiscale_shapes(element_shape, squeezes, factored, final):
     assert total == int(np.prod(element_shape))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("element_shape", "build"),
     [
@@ -121,6 +123,7 @@ def test_fresh_realnvp_is_exactly_the_squeeze_and_factor_permutation():
     np.testing.assert_array_equal(x_back, x)
 
 
+@pytest.mark.slow
 def test_fresh_glow_standardises_the_init_batch():
     # Each step is ActNorm (standardise), rotation (mean stays 0, trace of the covariance
     # stays C), coupling (zero-initialised: with Glow's sigmoid scale it multiplies the

@@ -48,6 +48,7 @@ def assert_invertible_on_grid(layer, params) -> None:
     np.testing.assert_allclose(inverse_log_det, -log_det, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [Planar, Radial])
 def test_radial_starts_as_identity_and_planar_near_it(kind):
     x = jax.random.normal(jax.random.key(0), (3, DIM))
@@ -61,6 +62,7 @@ def test_radial_starts_as_identity_and_planar_near_it(kind):
         np.testing.assert_allclose(log_det, 0.0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "layer",
     [
@@ -77,6 +79,7 @@ def test_bijector_checks(layer, dim):
     check_bijector(layer, perturbed_params(layer, x, scale=1.0), x)
 
 
+@pytest.mark.slow
 def test_planar_constraint_holds_where_raw_params_are_not_invertible():
     layer = Planar()
     params = {"params": {"u": jnp.array([-3.0, -1.0]), "w": jnp.array([1.0, 0.5]), "b": jnp.array(0.3)}}
@@ -95,6 +98,7 @@ def test_radial_constraint_holds_where_raw_params_are_not_invertible():
     assert_invertible_on_grid(layer, params)
 
 
+@pytest.mark.slow
 def test_planar_inverse_has_implicit_gradients():
     """Gradients through the bisection inverse match those of the forward map's inverse function."""
     layer = Planar()
@@ -106,6 +110,7 @@ def test_planar_inverse_has_implicit_gradients():
     np.testing.assert_allclose(jacobian @ forward_jacobian, jnp.eye(2), atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "layer, scale",
     # Radial layers only act near their centres, so they need larger jitter to matter.

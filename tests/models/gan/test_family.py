@@ -26,6 +26,7 @@ def _batch(shape, n=32, seed=0):
     return {"x": jnp.asarray(np.random.default_rng(seed).random((n, *shape)), jnp.float32)}
 
 
+@pytest.mark.slow
 def test_players_update_in_order_each_on_its_own_gradient():
     """One step equals the hand-written alternation with plain SGD.
 
@@ -70,6 +71,7 @@ def test_players_update_in_order_each_on_its_own_gradient():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_weight_clipping_keeps_the_critic_in_the_box_and_leaves_the_generator_alone():
     config = _config("wgan_ring", generator_hidden=(16,), discriminator_hidden=(16,), latent_dim=4)
     config.optim.discriminator.update(learning_rate=0.05, updates_per_step=3)
@@ -87,6 +89,7 @@ def test_weight_clipping_keeps_the_critic_in_the_box_and_leaves_the_generator_al
     assert set(metrics) >= {"discriminator/loss", "generator/loss", "discriminator/real_output"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "variant",
     ["minimax_ring", "hinge_ring", "least_squares_ring", "wgan_gp_ring", "fgan_kl_ring", "unrolled_ring"],
@@ -118,6 +121,7 @@ def test_every_recipe_builds_a_finite_two_player_step(variant):
         assert "gradient_penalty" in results["discriminator"][1]
 
 
+@pytest.mark.slow
 def test_unrolled_generator_sees_through_the_critic_updates():
     """k unrolled critic steps change the generator's gradient; k = 0 is the plain cost."""
     batch = _batch((2,))
@@ -137,6 +141,7 @@ def test_unrolled_generator_sees_through_the_critic_updates():
     assert difference > 1e-5
 
 
+@pytest.mark.slow
 def test_dcgan_on_digits_samples_images_in_the_unit_range():
     config = _config("non_saturating_digits", features=4, latent_dim=4, minibatch_std=True)
     model = models.build(config, DIGITS)

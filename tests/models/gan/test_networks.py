@@ -39,6 +39,7 @@ def _init(module, *args, seed=0):
     return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("image_shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3)])
 def test_dcgan_shapes_two_doublings_and_sigmoid_range(image_shape):
     height, width, channels = image_shape
@@ -104,6 +105,7 @@ def test_batch_stat_norm_uses_batch_statistics_and_has_params_only():
     assert set(_init(generator, _normal((2, LATENT)))) == {"params"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["batch", "none"])
 def test_generator_sample_depends_on_its_batch_only_with_batch_norm(norm):
     generator = DCGANGenerator((8, 8, 1), features=4, norm=norm)
@@ -114,6 +116,7 @@ def test_generator_sample_depends_on_its_batch_only_with_batch_norm(norm):
     assert (change > 1e-3) if norm == "batch" else (change == 0.0)
 
 
+@pytest.mark.slow
 def test_minibatch_std_hand_computed_values():
     x = jnp.array([[1.0, 2.0], [3.0, 2.0], [0.0, 0.0], [0.0, 4.0]])
     out = MinibatchStdDev(group_size=2)(x)
@@ -159,6 +162,7 @@ CRITICS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CRITICS))
 @pytest.mark.parametrize("minibatch_std", [False, True])
 def test_critic_output_depends_on_other_examples_only_with_minibatch_std(name, minibatch_std):

@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from experiments.configs import gan as gan_config
 from genjax import metrics
@@ -23,6 +24,7 @@ def _config(num_steps: int):
     return config
 
 
+@pytest.mark.slow
 def test_gan_run_reports_sample_quality_and_resumes_exactly(tmp_path):
     straight = train_and_evaluate(_config(20), tmp_path / "straight", print_fn=lambda *_: None)
     assert {"test/mmd", "test/modes_captured", "test/high_quality_fraction"} <= set(straight)

@@ -41,6 +41,7 @@ def test_degrees_and_masks():
     np.testing.assert_array_equal(mask, [[1, 1], [0, 1]])
 
 
+@pytest.mark.slow
 def test_masked_dense_ignores_masked_kernel_entries():
     layer = MaskedDense(2)
     mask = degree_mask((1, 2), (1, 2), strict=True)
@@ -52,6 +53,7 @@ def test_masked_dense_ignores_masked_kernel_entries():
     assert float(jacobian[1, 1]) == 0.0 and float(jacobian[1, 0]) != 0.0
 
 
+@pytest.mark.slow
 def test_fresh_made_outputs_zeros():
     made = MADE((8,), num_params=3)
     x = jax.random.normal(jax.random.key(0), (4, DIM))
@@ -61,6 +63,7 @@ def test_fresh_made_outputs_zeros():
     assert float(jnp.abs(out).max()) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "ordering, hidden_sizes",
     [(None, (16, 16)), (random_ordering(DIM, seed=7), (16, 16)), ((4, 2, 0, 3, 1), ())],

@@ -40,6 +40,7 @@ def test_masks_have_different_orderings_and_connectivity():
     np.testing.assert_array_equal(natural, np.tile(np.arange(NUM_DIMS), (2, 1)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mask_index", range(4))
 def test_each_mask_is_autoregressive_in_its_own_ordering(mask_index):
     made, params = _made()
@@ -55,6 +56,7 @@ def test_each_mask_is_autoregressive_in_its_own_ordering(mask_index):
     assert np.abs(np.asarray(jacobian[ordering[-1]])).sum() > 0
 
 
+@pytest.mark.slow
 def test_every_mask_and_the_ensemble_are_normalised_and_the_ensemble_averages_probabilities():
     made, params = _made()
     per_mask = jnp.stack([_log_probs(made, params, ALL_BITS, k) for k in range(4)])  # [K, 64]

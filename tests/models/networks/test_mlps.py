@@ -71,6 +71,7 @@ def perturbed(params, seed, scale=0.3):
     return jax.tree.map(lambda x: (scale * rng.standard_normal(x.shape)).astype(np.float32), params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2,), (4, 4, 1)])
 def test_noise_conditional_mlp_keeps_the_shape_and_starts_at_zero(shape):
     model = NoiseConditionalMLP(hidden=(16, 16), embedding_dim=8)
@@ -82,6 +83,7 @@ def test_noise_conditional_mlp_keeps_the_shape_and_starts_at_zero(shape):
     np.testing.assert_array_equal(out, 0.0)  # zero-initialised output layer
 
 
+@pytest.mark.slow
 def test_noise_conditional_mlp_adds_the_projected_embedding_to_every_hidden_layer():
     model = NoiseConditionalMLP(hidden=(12, 10), embedding_dim=6)
     rng = np.random.default_rng(2)

@@ -66,6 +66,7 @@ def test_cifar10_config_has_ho_et_al_parameter_count():
     assert abs(count - 35.7e6) / 35.7e6 < 0.01  # "35.7 million parameters" (Ho et al. 2020, appendix B)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "image_shape, config",
     [
@@ -144,6 +145,7 @@ def test_group_count_divides_and_keeps_two_channels_per_group(channels, expected
     assert group_count(channels, 32) == expected
 
 
+@pytest.mark.slow
 def test_output_starts_at_zero():
     # One level, no attention: the smallest U-Net; a cheap rng keeps the init program quick to compile.
     model = UNet(channels=4, channel_mults=(1,), num_res_blocks=1, attention_resolutions=())
@@ -153,6 +155,7 @@ def test_output_starts_at_zero():
     np.testing.assert_array_equal(jax.jit(model.apply)(params, x, np.ones(2, np.float32)), 0.0)
 
 
+@pytest.mark.slow
 def test_output_depends_on_cond_and_examples_do_not_interact(tiny):
     _, apply, params, x, cond = tiny
     out = np.asarray(apply(params, x, cond))
@@ -169,6 +172,7 @@ def test_output_depends_on_cond_and_examples_do_not_interact(tiny):
     np.testing.assert_allclose(moved[:2], out[:2], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dropout_only_with_train_and_a_dropout_rng(tiny):
     model, apply, params, x, cond = tiny
     evaluation = np.asarray(apply(params, x, cond, key=0))

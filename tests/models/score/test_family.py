@@ -15,12 +15,14 @@ from tests.models.family_checks import QUIET, TOY, check_every_variant_builds, s
 from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 
+@pytest.mark.slow
 def test_smoke_run_trains_evaluates_and_samples(tmp_path):
     result = train_and_evaluate(short(score_config.get_config("smoke")), tmp_path, **QUIET)
     assert np.isfinite(result["train/loss"]) and np.isfinite(result["test/dsm"])
     assert (tmp_path / "samples" / "step_00000010.png").exists()
 
 
+@pytest.mark.slow
 def test_score_is_the_network_output_divided_by_each_examples_sigma():
     config = score_config.get_config("smoke")
     network = make_network(config.model, (2,))
@@ -47,6 +49,7 @@ def test_bad_model_fields_name_themselves(field, value):
         models.build(config, TOY)
 
 
+@pytest.mark.slow
 def test_every_variant_builds_and_the_mnist_config_traces():
     check_every_variant_builds(score_config)
     trace_at_size(score_config.get_config("ncsn_tfds_mnist"), (28, 28, 1), 256)

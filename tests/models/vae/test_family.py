@@ -26,6 +26,7 @@ def digit_batch(likelihood):
     return {"x": x}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", ["mlp", "conv"])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "discretized_logistic"])
 def test_every_network_and_likelihood_trains(network, likelihood):
@@ -50,6 +51,7 @@ def test_every_network_and_likelihood_trains(network, likelihood):
     assert log_prob.shape == (16,) and float(log_prob.mean()) >= float(elbo.mean()) - 0.5
 
 
+@pytest.mark.slow
 def test_iwae_objective_is_tighter_than_elbo_objective_at_the_same_parameters():
     config, elbo_model = build(objective="elbo", num_train_samples=1)
     _, iwae_model = build(objective="iwae", num_train_samples=50)
@@ -75,6 +77,7 @@ def test_beta_changes_only_the_kl_weight():
     np.testing.assert_allclose(loss4 - loss1, 3.0 * metrics["kl"], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_gaussian_vae_on_continuous_2d_data():
     _, model = build(TOY, likelihood="gaussian")
     batch = {"x": np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)}
