@@ -130,7 +130,7 @@ def ddpm_bound_terms(
     return {"prior": _prior_term(x0, schedule), "diffusion": terms[1:].T, "decoder": terms[0]}
 
 
-def _negative_variational_bound(
+def ddpm_variational_bound(
     rng: Array,
     eps_fn: EpsFn,
     x0: Array,
@@ -141,26 +141,29 @@ def _negative_variational_bound(
     variance: str = "beta",
     clip_denoised: bool = True,
 ) -> Array:
-    """The negative ELBO, an upper bound on -log p(x_0), in nats per example `[B]` (see the public twin).
+    """The ELBO, a lower bound on log P(x_0) of the discrete data, in nats per example `[B]` (<= 0).
 
-    ``timesteps=None`` sums all T terms (Ho et al.'s bound; T network calls in one
-    scan). An int K estimates the sum over t without bias from K stratified
-    timesteps per example: {0..T-1} is cut into K contiguous strata, one t is drawn
-    uniformly in each and its term weighted by the stratum's size. The prior term is
+    Minus the sum of the prior, diffusion and decoder terms of Ho et al. 2020's
+    bound (`ddpm_bound_terms` returns them one by one).
+
+    ``timesteps=None`` sums all T terms (T network calls in one scan). An int K
+    estimates the sum over t without bias from K stratified timesteps per
+    example: {0..T-1} is cut into K contiguous strata, one t is drawn uniformly
+    in each and its term weighted by the stratum's size. The prior term is
     always exact. With the same rng, K = T gives exactly the full sum.
 
     Args:
       rng: PRNG key (timesteps from ``split(rng)[0]``, x_t draws from ``split(rng)[1]``).
       x0: `[B, ...]` data on the grid of ``num_levels`` values in [-1, 1].
     Returns:
-      `[B]` nats; bits/dim: ``genjax.metrics.bits_per_dim(bound, D)``.
+      `[B]` nats; bits/dim: ``genjax.metrics.bits_per_dim(-bound, D)``.
     """
     num_train_steps = schedule.num_steps
     if timesteps is None:
         terms = ddpm_bound_terms(
             rng, eps_fn, x0, schedule, num_levels=num_levels, variance=variance, clip_denoised=clip_denoised
         )
-        return terms["prior"] + jnp.sum(terms["diffusion"], axis=-1) + terms["decoder"]
+        return -(terms["prior"] + jnp.sum(terms["diffusion"], axis=-1) + terms["decoder"])
     if not 1 <= timesteps <= num_train_steps:
         raise ValueError(f"timesteps must be None or in 1..{num_train_steps}, got {timesteps}")
     t_key, noise_root = jax.random.split(rng)
@@ -185,33 +188,4 @@ def _negative_variational_bound(
         return size.astype(term.dtype) * term
 
     weighted = jax.lax.map(weighted_term, (jnp.arange(timesteps), t, sizes))  # [K, B]
-    return _prior_term(x0, schedule) + jnp.sum(weighted, axis=0)
-
-
-def ddpm_variational_bound(
-    rng: Array,
-    eps_fn: EpsFn,
-    x0: Array,
-    schedule: DiffusionSchedule,
-    *,
-    num_levels: int,
-    timesteps: int | None = None,
-    variance: str = "beta",
-    clip_denoised: bool = True,
-) -> Array:
-    """The ELBO, a lower bound on log P(x_0) of the discrete data, in nats per example `[B]` (<= 0).
-
-    Minus the sum of the prior, diffusion and decoder terms (Ho et al. 2020's bound;
-    see `_negative_variational_bound` for ``timesteps``, the stratified estimate).
-    Bits/dim: ``genjax.metrics.bits_per_dim(-bound, D)``.
-    """
-    return -_negative_variational_bound(
-        rng,
-        eps_fn,
-        x0,
-        schedule,
-        num_levels=num_levels,
-        timesteps=timesteps,
-        variance=variance,
-        clip_denoised=clip_denoised,
-    )
+    return -(_prior_term(x0, schedule) + jnp.sum(weighted, axis=0))
