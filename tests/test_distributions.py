@@ -81,6 +81,7 @@ def test_normal_kl_matches_numerical_integration():
     np.testing.assert_allclose(float(got), numeric, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_discretized_gaussian_sums_to_one_over_levels():
     mean, log_scale = np.meshgrid([-3.0, -0.97, 0.0, 0.41, 4.0], [-9.0, -4.0, -1.0, 0.0, 3.0])
     mean, log_scale = mean.reshape(1, -1).astype(np.float32), log_scale.reshape(1, -1).astype(np.float32)

@@ -95,6 +95,7 @@ def test_batch_not_divisible_by_devices(run, tmp_path):
     assert len(lines) == 1 and "data.batch_size" in lines[0] and "8" in lines[0], result.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_evaluate_without_checkpoint_names_the_workdir(run, tmp_path):
     (tmp_path / "config.json").write_text("{}")

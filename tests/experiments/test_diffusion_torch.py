@@ -82,6 +82,7 @@ def jax_noise(rng, num_steps, shape):
     return lambda i: torch.from_numpy(draws[i])
 
 
+@pytest.mark.slow
 def test_ddpm_chain_matches_genjax_ddpm_sample(mlp):
     model, params, net = mlp
     num_steps, rng = 40, jax.random.key(3)

@@ -49,6 +49,7 @@ def dense_mmd(x, y, bandwidths, unbiased):
 # MMD
 
 
+@pytest.mark.slow
 def test_unbiased_mmd_averages_to_zero_and_biased_to_its_known_offset():
     """Same distribution: E[MMD_u^2] = 0; E[MMD_b^2] = (1/n + 1/m) (k(x, x) - E k(x, x')) > 0."""
     reps, n, m, dim, h = 4000, 12, 20, 2, 1.0
@@ -121,6 +122,7 @@ def test_blockwise_mmd_equals_dense_formula(unbiased):
     np.testing.assert_allclose(float(flat), expected, rtol=1e-4, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_mmd_gradient_matches_autodiff_of_the_dense_formula():
     rng = np.random.default_rng(7)
     x, y = jnp.asarray(rng.normal(size=(40, 2))), jnp.asarray(0.5 + rng.normal(size=(30, 2)))

@@ -28,6 +28,7 @@ def exact_eps_fn(schedule, mean=MEANS, std=STDS):
     return eps_fn
 
 
+@pytest.mark.slow
 def test_ddpm_with_exact_predictor_recovers_gaussian_data():
     schedule = diffusion.make_schedule(diffusion.linear_betas(1000))
     num = 10_000

@@ -251,6 +251,7 @@ def test_annealed_langevin_step_schedule_level_order_and_final_denoise():
     np.testing.assert_allclose(out, x, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_annealed_langevin_image_shape_and_exact_variance():
     """Per-element N(0, 1) data: linear dynamics, so the variance after each step is exact."""
     n, sigmas, step_size, per_level = 2000, geometric_sigmas(3.0, 0.3, 4), 0.02, 25

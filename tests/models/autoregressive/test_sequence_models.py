@@ -142,6 +142,7 @@ def test_incremental_steps_match_the_full_call(name, vocab_size):
     np.testing.assert_allclose(incremental, full, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_decoding_state_grows_only_for_the_transformer(name):
     module, variables, _ = _model(name, None)

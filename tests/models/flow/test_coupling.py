@@ -29,6 +29,7 @@ def test_coupling_on_images(mask, parity):
     check_bijector(layer, perturbed_params(layer, IMAGES), IMAGES)
 
 
+@pytest.mark.slow
 def test_coupling_keeps_its_half_and_additive_coupling_preserves_volume():
     layer = Coupling((8,), affine=False, parity=1)
     params = perturbed_params(layer, VECTORS)
@@ -60,6 +61,7 @@ def test_fresh_couplings_are_the_identity():
         np.testing.assert_array_equal(log_det, 0.0)
 
 
+@pytest.mark.slow
 def test_sigmoid_scale_is_bounded():
     # exp(s) = sigmoid(raw + 2) lies in (0, 1): huge raw outputs cannot blow up.
     layer = Coupling((8,), scale_fn="sigmoid")

@@ -114,6 +114,7 @@ def test_lu_rotation_init_is_well_conditioned_for_many_channels():
     np.testing.assert_allclose(weight.T @ weight, np.eye(48), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_lu_log_det_is_positions_times_slogdet_after_perturbation():
     x = skewed_batch(SHAPES["image"], batch=3)
     layer = InvertibleLinear(lu=True)
@@ -126,6 +127,7 @@ def test_lu_log_det_is_positions_times_slogdet_after_perturbation():
     np.testing.assert_allclose(log_det, np.full(3, 9 * log_abs_det), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_lu_ignores_the_masked_triangles():
     x = skewed_batch(SHAPES["vector"], batch=3)
     layer = InvertibleLinear(lu=True)

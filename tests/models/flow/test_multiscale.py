@@ -105,6 +105,7 @@ def test_unsqueezable_shapes_raise_a_clear_error():
         multiscale_shapes((6, 6, 1), (1, 1))
 
 
+@pytest.mark.slow
 def test_fresh_realnvp_is_exactly_the_squeeze_and_factor_permutation():
     # Zero-initialised conditioners and tanh scales make every coupling the identity, so a
     # fresh RealNVP only squeezes and factors out: z is a known permutation of x, log_det 0.

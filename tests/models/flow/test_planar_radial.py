@@ -88,6 +88,7 @@ def test_planar_constraint_holds_where_raw_params_are_not_invertible():
     assert_invertible_on_grid(layer, params)
 
 
+@pytest.mark.slow
 def test_radial_constraint_holds_where_raw_params_are_not_invertible():
     layer = Radial()
     params = {

@@ -70,6 +70,7 @@ def test_every_mask_and_the_ensemble_are_normalised_and_the_ensemble_averages_pr
     assert abs(float(jnp.exp(logit_average).sum()) - 1.0) > 1e-3
 
 
+@pytest.mark.slow
 def test_traced_mask_index_matches_static_and_masks_differ():
     made, params = _made()
     x = ALL_BITS[:8]

@@ -67,6 +67,7 @@ def test_iwae_objective_is_tighter_than_elbo_objective_at_the_same_parameters():
     assert iwae_loss < elbo_loss
 
 
+@pytest.mark.slow
 def test_beta_changes_only_the_kl_weight():
     batch = digit_batch("bernoulli")
     _, beta1 = build(beta=1.0)
