@@ -56,8 +56,3 @@ class DataSpec:
     def labelled(self) -> bool:
         """Batches carry ``"label"``."""
         return self.num_classes is not None
-
-    @property
-    def in_unit_range(self) -> bool:
-        """Discrete pixel levels, which the data pipeline scales to [0, 1]."""
-        return self.num_levels is not None and not self.tokens
