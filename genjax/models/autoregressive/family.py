@@ -164,7 +164,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         elif network.num_masks > 1:
             # The ensemble is a mixture: each sample draws its mask, then its ordering.
             masks = jax.random.randint(mask_key, (num_samples,), 0, network.num_masks)
-            orderings = jnp.asarray(network.module.orderings())[masks]
+            orderings = jnp.asarray(network.module.orderings(num_dims))[masks]
 
             def per_sample(x_row, k):
                 return network.apply(variables, inputs(x_row[None]), None, k)[0]
@@ -185,12 +185,13 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
                 rng, image_params, draw, images, context_rows=module.context_rows
             )
         else:
+            made = m.architecture == "made"
             x = samplers.sample_autoregressive(
                 rng,
                 lambda x: network.apply(variables, inputs(x), label, 0),
                 draw,
                 initial,
-                ordering=jnp.asarray(network.module.orderings()[0]) if m.architecture == "made" else None,
+                ordering=jnp.asarray(network.module.orderings(num_dims)[0]) if made else None,
             )
         return x.reshape(num_samples, *element_shape)
 
