@@ -5,9 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from genjax import models
+from genjax.errors import ConfigError
 from genjax.spec import DataSpec
+from genjax.train import train_and_evaluate
 
 QUIET = {"print_fn": lambda *_: None}
 TOY = DataSpec(name="toy2d:8gaussians", element_shape=(2,), num_levels=None)
@@ -26,6 +29,21 @@ def short(config, num_steps=10):
     config.train.update(num_steps=num_steps, log_every=num_steps, checkpoint_every=num_steps)
     config.train.update(eval_every=0, sample_every=0)
     return config
+
+
+def check_smoke_run(module, workdir, metric: str) -> None:
+    """``module``'s smoke config trains 10 steps, reports a finite loss and ``metric``, and samples."""
+    result = train_and_evaluate(short(module.get_config("smoke")), workdir, **QUIET)
+    assert np.isfinite(result["train/loss"]) and np.isfinite(result[metric])
+    assert (workdir / "samples" / "step_00000010.png").exists()
+
+
+def check_bad_field(module, variant: str, field: str, value) -> None:
+    """Setting ``model.<field>`` to ``value`` makes the build fail with a message naming the field."""
+    config = module.get_config(variant)
+    config.model[field] = value
+    with pytest.raises(ConfigError, match=f"model.{field}"):
+        models.build(config, DIGITS if "digits" in variant else TOY)
 
 
 def check_every_variant_builds(module) -> None:

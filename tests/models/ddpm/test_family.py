@@ -8,27 +8,22 @@ import pytest
 from experiments.configs import ddpm as ddpm_config
 from genjax import models
 from genjax.diffusion import make_schedule
-from genjax.errors import ConfigError
 from genjax.losses.diffusion import ddpm_variational_bound
 from genjax.models.ddpm.family import make_betas
 from genjax.models.networks.denoiser import make_network
-from genjax.train import train_and_evaluate
 from tests.models.family_checks import (
     DIGITS,
-    QUIET,
-    TOY,
+    check_bad_field,
     check_every_variant_builds,
+    check_smoke_run,
     num_params,
-    short,
     trace_at_size,
 )
 
 
 @pytest.mark.slow
 def test_smoke_run_trains_evaluates_and_samples(tmp_path):
-    result = train_and_evaluate(short(ddpm_config.get_config("smoke")), tmp_path, **QUIET)
-    assert np.isfinite(result["train/loss"]) and np.isfinite(result["test/mmd"])
-    assert (tmp_path / "samples" / "step_00000010.png").exists()
+    check_smoke_run(ddpm_config, tmp_path, "test/mmd")
 
 
 @pytest.mark.slow
@@ -73,10 +68,7 @@ def test_digits_log_prob_is_the_elbo_of_pixels_mapped_to_minus_one_one():
     ],
 )
 def test_bad_model_fields_name_themselves(variant, field, value):
-    config = ddpm_config.get_config(variant)
-    config.model[field] = value
-    with pytest.raises(ConfigError, match=f"model.{field}"):
-        models.build(config, DIGITS if "digits" in variant else TOY)
+    check_bad_field(ddpm_config, variant, field, value)
 
 
 @pytest.mark.slow

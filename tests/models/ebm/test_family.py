@@ -8,11 +8,18 @@ import pytest
 from experiments.configs import ebm as ebm_config
 from genjax import models
 from genjax.data import toy2d
-from genjax.errors import ConfigError
 from genjax.optim import make_optimizers
 from genjax.train import train_and_evaluate
 from genjax.train.step import init_train_state, make_train_step
-from tests.models.family_checks import DIGITS, QUIET, TOY, check_every_variant_builds, short, trace_at_size
+from tests.models.family_checks import (
+    DIGITS,
+    QUIET,
+    TOY,
+    check_bad_field,
+    check_every_variant_builds,
+    short,
+    trace_at_size,
+)
 
 
 @pytest.mark.slow
@@ -77,10 +84,7 @@ def test_ebm_quadrature_log_prob_is_normalised_on_the_plane():
     [("objective", "ml"), ("chains", "forever"), ("reinit_prob", 1.5)],
 )
 def test_bad_model_fields_name_themselves(field, value):
-    config = ebm_config.get_config("smoke")
-    config.model[field] = value
-    with pytest.raises(ConfigError, match=f"model.{field}"):
-        models.build(config, TOY)
+    check_bad_field(ebm_config, "smoke", field, value)
 
 
 @pytest.mark.slow

@@ -7,19 +7,21 @@ import pytest
 
 from experiments.configs import score as score_config
 from genjax import models
-from genjax.errors import ConfigError
 from genjax.models.networks.denoiser import make_network
 from genjax.models.score.family import score_function
-from genjax.train import train_and_evaluate
-from tests.models.family_checks import QUIET, TOY, check_every_variant_builds, short, trace_at_size
+from tests.models.family_checks import (
+    TOY,
+    check_bad_field,
+    check_every_variant_builds,
+    check_smoke_run,
+    trace_at_size,
+)
 from tests.models.flow.bijector_checks import numpy_jitter as jitter
 
 
 @pytest.mark.slow
 def test_smoke_run_trains_evaluates_and_samples(tmp_path):
-    result = train_and_evaluate(short(score_config.get_config("smoke")), tmp_path, **QUIET)
-    assert np.isfinite(result["train/loss"]) and np.isfinite(result["test/dsm"])
-    assert (tmp_path / "samples" / "step_00000010.png").exists()
+    check_smoke_run(score_config, tmp_path, "test/dsm")
 
 
 @pytest.mark.slow
@@ -43,10 +45,7 @@ def test_score_is_the_network_output_divided_by_each_examples_sigma():
 
 @pytest.mark.parametrize("field, value", [("sigma_min", 100.0), ("objective", "mle")])
 def test_bad_model_fields_name_themselves(field, value):
-    config = score_config.get_config("smoke")
-    config.model[field] = value
-    with pytest.raises(ConfigError, match=f"model.{field}"):
-        models.build(config, TOY)
+    check_bad_field(score_config, "smoke", field, value)
 
 
 @pytest.mark.slow
