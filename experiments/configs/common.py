@@ -44,6 +44,9 @@ def base_config(model_name: str) -> ml_collections.ConfigDict:
             "tfds_data_dir": config_dict.placeholder(str),
             "train_splits": config_dict.placeholder(str),
             "test_split": "test",
+            # None: the source's own "valid"/"validation" split, else carve validation_fraction of train.
+            "validation_split": config_dict.placeholder(str),
+            "validation_fraction": 0.1,
             "num_levels": config_dict.placeholder(int),
             "tfds_image_key": "image",
         }
@@ -106,7 +109,12 @@ def set_image_data(config: ml_collections.ConfigDict, data: str) -> None:
     if data == "digits":
         config.data.update(name="digits")
     elif data == "binarized_mnist":
-        config.data.update(name="npz:" + shared_data_path("binarized_mnist.npz"), train_splits="train+valid")
+        # The file's own splits: 50k train, 10k valid (model selection), 10k test.
+        config.data.update(
+            name="npz:" + shared_data_path("binarized_mnist.npz"),
+            train_splits="train",
+            validation_split="valid",
+        )
     elif data in ("tfds_mnist", "tfds_cifar10"):
         config.data.update(name="tfds:" + data.removeprefix("tfds_"))
     else:

@@ -7,14 +7,17 @@ The training loop uses three functions::
                             process_index=jax.process_index(),
                             process_count=jax.process_count())
     batch = batches[step]          # a pure function of (seed, step)
-    for batch in eval_batches(dataset, config.data):   # padded, with "mask"
+    for batch in eval_batches(dataset, config.data, split="validation"):  # padded, with "mask"
         ...
+
+Every dataset has train, validation and test splits (`SPLITS`); validation
+is the source's own split or one carved from train (`genjax.data.splits`).
 
 See :mod:`genjax.data.options` for the ``data.*`` config fields.
 """
 
-from genjax.data import toy2d, transforms
-from genjax.data.dataset import ArraySource, Dataset, ProceduralSource, Source
+from genjax.data import splits, toy2d, transforms
+from genjax.data.dataset import SPLITS, ArraySource, Dataset, ProceduralSource, Source, SubsetSource
 from genjax.data.load import load_dataset
 from genjax.data.options import DataOptions, parse_options
 from genjax.data.pipeline import eval_batches, train_batches
@@ -27,11 +30,13 @@ from genjax.data.transforms import (
 )
 
 __all__ = [
+    "SPLITS",
     "ArraySource",
     "DataOptions",
     "Dataset",
     "ProceduralSource",
     "Source",
+    "SubsetSource",
     "binarize_dynamic",
     "binarize_static",
     "binarize_threshold",
@@ -39,6 +44,7 @@ __all__ = [
     "load_dataset",
     "parse_options",
     "scale",
+    "splits",
     "toy2d",
     "train_batches",
     "transforms",

@@ -4,6 +4,8 @@ A source is either *finite* (``num_examples`` rows, random access by index:
 :class:`ArraySource`, ``TfdsSource``) or *procedural* (:class:`ProceduralSource`:
 ``num_examples`` is None and every call draws fresh samples). Sources deliver
 raw values; :mod:`genjax.data.transforms` turns them into model inputs.
+:class:`SubsetSource` is a fixed selection of another finite source's rows
+(how a validation split is carved from train, see :mod:`genjax.data.splits`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,34 @@ class ArraySource(Source):
         return f"ArraySource(x={self.x.dtype}{list(self.x.shape)}, labels={self.has_labels})"
 
 
+class SubsetSource(Source):
+    """Rows ``indices`` ([n] int, into ``base``) of a finite source, as a source of its own.
+
+    Row ``i`` of the subset is row ``indices[i]`` of ``base``; labels and the
+    class count are the base's.
+    """
+
+    def __init__(self, base: Source, indices: np.ndarray):
+        if base.num_examples is None:
+            raise TypeError(f"{type(base).__name__} is procedural; only finite sources have rows to select")
+        indices = np.asarray(indices, np.int64)
+        if indices.ndim != 1 or (
+            len(indices) and not 0 <= indices.min() <= indices.max() < base.num_examples
+        ):
+            raise ValueError(f"indices must be a 1-D array of rows in [0, {base.num_examples})")
+        self.base = base
+        self.indices = indices
+        self.num_examples = len(indices)
+        self.has_labels = base.has_labels
+        self.num_classes = base.num_classes
+
+    def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self.base.gather(self.indices[np.asarray(indices)])
+
+    def __repr__(self) -> str:
+        return f"SubsetSource({self.base!r}, {self.num_examples} of {self.base.num_examples} rows)"
+
+
 class ProceduralSource(Source):
     """Infinite data from ``sampler(rng, n) -> [n, *shape]``."""
 
@@ -77,6 +107,10 @@ class ProceduralSource(Source):
         return f"ProceduralSource({getattr(self.sampler, '__qualname__', self.sampler)})"
 
 
+# The splits every Dataset has, in the order the loop uses them.
+SPLITS = ("train", "validation", "test")
+
+
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """A loaded dataset: its splits plus what the loop and metrics need to know.
@@ -85,6 +119,10 @@ class Dataset:
       name: ``data.name`` it was loaded from.
       train: training split (finite or procedural).
       test: test split (always finite; toy2d's is a fixed sample).
+      validation: validation split for periodic evaluation and model selection
+        (always finite, disjoint from train and test): the source's own split
+        where it has one, else carved from train (``data.validation_fraction``,
+        the carved rows removed from ``train``); toy datasets: a fixed sample.
       element_shape: shape of one example's ``"x"`` after transforms, e.g.
         (8, 8, 1) or (2,).
       num_levels: discrete levels per dimension of the raw data (17 digits,
@@ -108,6 +146,7 @@ class Dataset:
     name: str
     train: Source
     test: Source
+    validation: Source
     element_shape: tuple[int, ...]
     num_levels: int | None
     log_density: Callable[[np.ndarray], np.ndarray] | None = None
@@ -116,10 +155,17 @@ class Dataset:
     modes: Any = None
     outcomes: Callable[[], np.ndarray] | None = None
 
+    def source(self, split: str) -> Source:
+        """The source of ``split``, one of `SPLITS` ("train", "validation", "test")."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be 'train', 'validation' or 'test', got {split!r}")
+        return getattr(self, split)
+
     @property
     def spec(self) -> DataSpec:
-        """The `DataSpec` a family builder is sized by (labels counted over both splits)."""
-        classes = [s.num_classes for s in (self.train, self.test) if s.has_labels and s.num_classes]
+        """The `DataSpec` a family builder is sized by (labels counted over every split)."""
+        splits = (self.train, self.validation, self.test)
+        classes = [s.num_classes for s in splits if s.has_labels and s.num_classes]
         return DataSpec(
             element_shape=self.element_shape,
             num_levels=self.num_levels,

@@ -7,14 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from genjax.data import sources, toy2d, toy_binary, toy_markov
+from genjax.data import sources, splits, toy2d, toy_binary, toy_markov
 from genjax.data.dataset import ArraySource, Dataset, ProceduralSource
 from genjax.data.options import DataOptions, parse_options
 from genjax.errors import ConfigError
 
-# Seeds the fixed toy2d test sample; three words so it cannot coincide with
-# the [seed, step] keys of training batches.
+# Seed the fixed test and validation samples of the procedural toys (toy2d,
+# toy_binary, toy_markov); three words so they cannot coincide with the
+# [seed, step] keys of training batches, and different from each other.
 TOY2D_TEST_SEED = (0x7E57, 0x2D, 0x70F)
+TOY_VALIDATION_SEED = (0x7A1D, 0x2D, 0x70F)
 
 KNOWN_NAMES = (
     f"toy2d:NAME ({', '.join(toy2d.NAMES)}), toy_binary:D or toy_binary:HxW, "
@@ -22,16 +24,23 @@ KNOWN_NAMES = (
 )
 
 
+def _fixed_samples(sample, num: int) -> dict[str, ArraySource]:
+    """The test and validation splits of a procedural toy: fixed samples of ``num`` points each."""
+    return {
+        "test": ArraySource(sample(np.random.default_rng(TOY2D_TEST_SEED), num)),
+        "validation": ArraySource(sample(np.random.default_rng(TOY_VALIDATION_SEED), num)),
+    }
+
+
 def _load_toy2d(options: DataOptions, toy_name: str) -> Dataset:
     if toy_name not in toy2d.NAMES:
         known = ", ".join(f"toy2d:{name}" for name in toy2d.NAMES)
         raise ConfigError(f"data.name: unknown toy2d dataset 'toy2d:{toy_name}'; known: {known}.")
     toy = toy2d.get(toy_name)
-    test_x = toy.sample(np.random.default_rng(TOY2D_TEST_SEED), options.num_test)
     return Dataset(
         name=options.name,
         train=ProceduralSource(toy.sample),
-        test=ArraySource(test_x),
+        **_fixed_samples(toy.sample, options.num_test),
         element_shape=(2,),
         num_levels=None,
         log_density=toy.log_density,
@@ -47,11 +56,10 @@ def _load_exact_toy(options: DataOptions, kind: str, argument: str) -> Dataset:
         toy = (toy_markov if tokens else toy_binary).get(argument)
     except ValueError as error:
         raise ConfigError(f"data.name: {error}.") from None
-    test_x = toy.sample(np.random.default_rng(TOY2D_TEST_SEED), options.num_test)
     return Dataset(
         name=options.name,
         train=ProceduralSource(toy.sample),
-        test=ArraySource(test_x),
+        **_fixed_samples(toy.sample, options.num_test),
         element_shape=toy.shape,
         num_levels=toy.num_states if tokens else 2,
         log_density=toy.log_density,
@@ -77,7 +85,9 @@ def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
         see :mod:`genjax.data.options` for the fields and their defaults.
 
     Returns:
-      The :class:`Dataset`. Sources hold raw values (digits 0..16, binarized
+      The :class:`Dataset`, with a validation split: the source's own, a
+      fixed sample (toy datasets), or carved from train
+      (:mod:`genjax.data.splits`). Sources hold raw values (digits 0..16, binarized
       MNIST 0/1, uint8 0..255, toy2d float32); ``train_batches`` and
       ``eval_batches`` apply the transforms.
 
@@ -87,6 +97,12 @@ def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
     """
     options = parse_options(data_config)
     kind, _, argument = options.name.partition(":")
+    if options.validation_split is not None and kind not in ("npz", "tfds"):
+        raise ConfigError(
+            f"data.validation_split: got {options.validation_split!r}, but only npz and tfds datasets "
+            "have named splits; leave it None (toy datasets validate on a fixed sample, digits on a split "
+            "carved from train by data.validation_fraction)."
+        )
     if kind == "toy2d":
         # Image transforms do not apply to continuous 2-D points; ignored.
         return _load_toy2d(options, argument)
@@ -95,18 +111,22 @@ def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
         return _load_exact_toy(options, kind, argument)
     if options.name == "digits":
         train, test, element_shape, num_levels = sources.load_digits()
+        validation = None
     elif kind == "npz" and argument:
-        train, test, element_shape, num_levels = sources.load_npz(argument, options)
+        train, validation, test, element_shape, num_levels = sources.load_npz(argument, options)
     elif kind == "tfds" and argument:
         from genjax.data.tfds_source import load_tfds  # TFDS is only imported when used
 
-        train, test, element_shape, num_levels = load_tfds(argument, options)
+        train, validation, test, element_shape, num_levels = load_tfds(argument, options)
     else:
         raise ConfigError(f"data.name: unknown dataset {options.name!r}; known: {KNOWN_NAMES}.")
     _check_transforms(options, num_levels)
+    if validation is None:
+        train, validation = splits.carve(train, options.validation_fraction, options.name)
     return Dataset(
         name=options.name,
         train=train,
+        validation=validation,
         test=test,
         element_shape=tuple(int(d) for d in element_shape),
         num_levels=num_levels,

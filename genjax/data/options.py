@@ -1,25 +1,39 @@
 """The ``data.*`` config section: defaults and validation in one place.
 
-==========================  ========  ==============================================
-field                       default   meaning
-==========================  ========  ==============================================
-``data.name``               required  ``toy2d:NAME``, ``toy_binary:D`` / ``:HxW``,
-                                      ``toy_markov:V`` / ``:VxT``, ``digits``,
-                                      ``npz:PATH``, ``tfds:NAME``
-``data.batch_size``         required  global training batch (split over processes)
-``data.eval_batch_size``    None      global eval batch; None -> ``data.batch_size``
-``data.binarize``           "none"    none | static | dynamic | threshold
-``data.dequantize``         False     uniform dequantization instead of scaling
-``data.num_test``           10000     toy2d: size of the fixed test sample
-``data.tfds_data_dir``      None      TFDS data dir; None -> TFDS default
-                                      (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``)
-``data.tfds_image_key``     "image"   TFDS feature holding the examples
-``data.train_splits``       "train"   npz/tfds splits to train on, e.g. "train+valid"
-                                      (tfds also takes slices such as "train[:90%]")
-``data.test_split``         "test"    npz/tfds split used as the test set
-``data.num_levels``         None      npz/tfds: override the number of discrete levels
-                                      (inferred: uint8 -> 256, or 2 if all 0/1; bool -> 2)
-==========================  ========  ==============================================
+=============================  ========  ==============================================
+field                          default   meaning
+=============================  ========  ==============================================
+``data.name``                  required  ``toy2d:NAME``, ``toy_binary:D`` / ``:HxW``,
+                                         ``toy_markov:V`` / ``:VxT``, ``digits``,
+                                         ``npz:PATH``, ``tfds:NAME``
+``data.batch_size``            required  global training batch (split over processes)
+``data.eval_batch_size``       None      global eval batch; None -> ``data.batch_size``
+``data.binarize``              "none"    none | static | dynamic | threshold
+``data.dequantize``            False     uniform dequantization instead of scaling
+``data.num_test``              10000     toy datasets: size of the fixed test and
+                                         validation samples
+``data.tfds_data_dir``         None      TFDS data dir; None -> TFDS default
+                                         (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``)
+``data.tfds_image_key``        "image"   TFDS feature holding the examples
+``data.train_splits``          "train"   npz/tfds splits to train on, e.g. "train+extra"
+                                         (tfds also takes slices such as "train[:90%]")
+``data.test_split``            "test"    npz/tfds split used as the test set
+``data.validation_split``      None      npz/tfds split used as the validation set; None:
+                                         "valid" or "validation" if the source has one
+                                         (and it is not the test split), else carve
+``data.validation_fraction``   0.1       share of train carved off as validation, in
+                                         (0, 1), when no validation split is named or
+                                         found (digits, npz/tfds without one)
+``data.num_levels``            None      npz/tfds: override the number of discrete levels
+                                         (inferred: uint8 -> 256, or 2 if all 0/1; bool -> 2)
+=============================  ========  ==============================================
+
+The carve is a fixed permutation from a constant seed, not the run's, so
+every run, process and resume (and every seed) validates on the same
+examples; see :mod:`genjax.data.splits`. A validation split that is also in
+``data.train_splits`` is rejected: selecting on data the model trained on is
+not model selection. Toy datasets validate on a fixed sample of
+``data.num_test`` points.
 
 Pipeline order: raw -> (dequantize | scale) -> binarize; toy2d ignores the
 image transforms. Unknown fields are rejected too, so a typo such as
@@ -31,6 +45,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from genjax import fields
 from genjax.errors import ConfigError
@@ -46,6 +62,8 @@ _DEFAULTS: dict[str, Any] = {
     "tfds_image_key": "image",
     "train_splits": "train",
     "test_split": "test",
+    "validation_split": None,
+    "validation_fraction": 0.1,
     "num_levels": None,
 }
 _REQUIRED = ("name", "batch_size")
@@ -66,6 +84,8 @@ class DataOptions:
     tfds_image_key: str
     train_splits: tuple[str, ...]
     test_split: str
+    validation_split: str | None
+    validation_fraction: float
     num_levels: int | None
 
 
@@ -75,6 +95,14 @@ def _positive_int(field: str, value: Any, *, optional: bool = False) -> int | No
 
 def _string(field: str, value: Any, *, optional: bool = False) -> str | None:
     return fields.check_string(value, f"data.{field}", optional=optional)
+
+
+def _fraction(field: str, value: Any) -> float:
+    """A real number strictly between 0 and 1 (bools and NaN are not)."""
+    is_real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (is_real and 0 < value < 1):
+        raise ConfigError(f"data.{field}: got {value!r}; must be in (0, 1).")
+    return float(value)
 
 
 def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
@@ -103,7 +131,7 @@ def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
     if not all(splits):
         raise ConfigError(
             f"data.train_splits: got {train_splits!r}; "
-            "must be split names joined by '+', such as 'train+valid'."
+            "must be split names joined by '+', such as 'train+extra'."
         )
     return DataOptions(
         name=_string("name", values["name"]),
@@ -116,5 +144,7 @@ def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
         tfds_image_key=_string("tfds_image_key", values["tfds_image_key"]),
         train_splits=splits,
         test_split=_string("test_split", values["test_split"]),
+        validation_split=_string("validation_split", values["validation_split"], optional=True),
+        validation_fraction=_fraction("validation_fraction", values["validation_fraction"]),
         num_levels=num_levels,
     )

@@ -9,11 +9,12 @@ import os
 
 import numpy as np
 
+from genjax.data import splits as splits_lib
 from genjax.data.dataset import ArraySource
 from genjax.data.options import DataOptions
 from genjax.errors import ConfigError
 
-DIGITS_NUM_TRAIN = 1500  # of 1797; the remaining 297 are the test split
+DIGITS_NUM_TRAIN = 1500  # of 1797; the remaining 297 are the test split (validation is carved from train)
 DIGITS_NUM_LEVELS = 17  # pixel values are counts 0..16
 PACKED_MNIST_BYTES = 98  # 784 bits packed 8 per byte
 
@@ -24,6 +25,8 @@ def load_digits() -> tuple[ArraySource, ArraySource, tuple[int, ...], int]:
     Images are [N, 8, 8, 1] uint8 in 0..16 with int labels 0..9. The split is
     a fixed permutation from ``np.random.default_rng(0)``: the first 1500
     examples train, the other 297 test, so every run sees the same split.
+    The loader carves the validation split from these 1500
+    (``data.validation_fraction``; 150 by default).
     """
     # Imported here: scikit-learn takes ~1 s to import and only digits needs it.
     from sklearn.datasets import load_digits as sklearn_load_digits
@@ -71,14 +74,19 @@ def infer_num_levels(values: np.ndarray, field_hint: str, options: DataOptions) 
     )
 
 
-def load_npz(path: str, options: DataOptions) -> tuple[ArraySource, ArraySource, tuple[int, ...], int | None]:
-    """An .npz with one array per split: (train, test, element_shape, num_levels).
+def load_npz(
+    path: str, options: DataOptions
+) -> tuple[ArraySource, ArraySource | None, ArraySource, tuple[int, ...], int | None]:
+    """An .npz with one array per split: (train, validation, test, element_shape, num_levels).
 
     uint8 [N, 98] arrays are the packed binarized MNIST (unpacked to
     [N, 28, 28, 1] in {0, 1}, 2 levels). Other arrays are used as they are,
     except that [N, H, W] gains a channel axis. Labels are read from
     ``<split>_labels`` arrays when present. ``data.train_splits`` (e.g.
-    "train+valid") concatenates splits for training.
+    "train+extra") concatenates splits for training. ``validation`` is the
+    split chosen by `genjax.data.splits.choose_validation_split` ("valid" in
+    the shared binarized MNIST file), or None when the file has none (the
+    loader then carves one from train).
     """
     expanded = os.path.expanduser(path)
     if not os.path.isfile(expanded):
@@ -92,8 +100,10 @@ def load_npz(path: str, options: DataOptions) -> tuple[ArraySource, ArraySource,
                 raise ConfigError(
                     f"data.{field}: split {split!r} is not in {path}; available: {', '.join(available)}."
                 )
+        validation_split = splits_lib.choose_validation_split(options, available, path)
+        wanted = set(options.train_splits) | {options.test_split} | ({validation_split} - {None})
         splits = {}
-        for split in set(options.train_splits) | {options.test_split}:
+        for split in wanted:
             images, packed = _unpack_if_packed_mnist(archive[split])
             if images.dtype == np.bool_:
                 images = images.astype(np.uint8)
@@ -114,4 +124,6 @@ def load_npz(path: str, options: DataOptions) -> tuple[ArraySource, ArraySource,
         labels = None if any(part is None for part in label_parts) else np.concatenate(label_parts)
         return ArraySource(images, labels)
 
-    return merge(options.train_splits), merge((options.test_split,)), shapes[options.test_split], num_levels
+    validation = None if validation_split is None else merge((validation_split,))
+    test = merge((options.test_split,))
+    return merge(options.train_splits), validation, test, shapes[options.test_split], num_levels

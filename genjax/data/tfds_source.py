@@ -23,6 +23,7 @@ import numpy as np
 from genjax.data.dataset import Source
 from genjax.data.options import DataOptions
 from genjax.data.sources import infer_num_levels
+from genjax.data.splits import choose_validation_split
 from genjax.errors import ConfigError
 
 LABEL_KEY = "label"
@@ -86,8 +87,14 @@ def _default_data_dir() -> str:
     return str(constants.DATA_DIR)
 
 
-def load_tfds(name: str, options: DataOptions) -> tuple[TfdsSource, TfdsSource, tuple[int, ...], int | None]:
-    """Opens ``tfds:NAME``: (train, test, element_shape, num_levels).
+def load_tfds(
+    name: str, options: DataOptions
+) -> tuple[TfdsSource, TfdsSource | None, TfdsSource, tuple[int, ...], int | None]:
+    """Opens ``tfds:NAME``: (train, validation, test, element_shape, num_levels).
+
+    ``validation`` is the dataset's own "validation" (or "valid") split, or
+    ``data.validation_split`` (a slice such as "train[90%:]" is allowed); None
+    when there is none, and the loader carves one from train.
 
     Fails within a second with a ConfigError if the dataset is not prepared,
     lacks a split or feature, or is stored without random access.
@@ -114,6 +121,7 @@ def load_tfds(name: str, options: DataOptions) -> tuple[TfdsSource, TfdsSource, 
             raise ConfigError(
                 f"data.{field}: TFDS dataset '{name}' has no split {split!r}; available: {', '.join(splits)}."
             )
+    validation_split = choose_validation_split(options, splits, f"TFDS dataset '{name}'")
     features = sorted(builder.info.features.keys())
     if options.tfds_image_key not in features:
         raise ConfigError(
@@ -131,7 +139,8 @@ def load_tfds(name: str, options: DataOptions) -> tuple[TfdsSource, TfdsSource, 
 
     train = open_split("+".join(options.train_splits))
     test = open_split(options.test_split)
+    validation = None if validation_split is None else open_split(validation_split)
     # A sample of the test split decides the number of levels (uint8 0/1 -> 2).
     probe = test.gather(np.arange(min(test.num_examples, _NUM_LEVELS_PROBE)))["x"]
     num_levels = infer_num_levels(probe, f"TFDS feature '{options.tfds_image_key}'", options)
-    return train, test, probe.shape[1:], num_levels
+    return train, validation, test, probe.shape[1:], num_levels

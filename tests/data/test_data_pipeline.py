@@ -8,21 +8,26 @@ import ml_collections
 import numpy as np
 import pytest
 
-from genjax.data import eval_batches, load_dataset, train_batches
+from genjax.data import SPLITS, eval_batches, load_dataset, train_batches
 
-NUM_TRAIN, NUM_TEST = 120, 53
+NUM_TRAIN, NUM_VALID, NUM_TEST = 120, 31, 53
 
 
 @pytest.fixture(scope="module")
 def npz_path(tmp_path_factory):
-    """uint8 images with every level present; labels are example ids, to track rows."""
+    """uint8 images with every level present; labels are example ids, to track rows.
+
+    It has its own "valid" split, so train keeps all NUM_TRAIN examples.
+    """
     rng = np.random.default_rng(0)
     path = tmp_path_factory.mktemp("npz") / "ids.npz"
     np.savez(
         path,
         train=rng.integers(256, size=(NUM_TRAIN, 4, 4, 1), dtype=np.uint8),
+        valid=rng.integers(256, size=(NUM_VALID, 4, 4, 1), dtype=np.uint8),
         test=rng.integers(256, size=(NUM_TEST, 4, 4, 1), dtype=np.uint8),
         train_labels=np.arange(NUM_TRAIN),
+        valid_labels=np.arange(NUM_VALID),
         test_labels=np.arange(NUM_TEST),
     )
     return path
@@ -137,11 +142,13 @@ def test_eval_batch_size_defaults():
     assert next(eval_batches(dataset, config("digits")))["x"].shape[0] == 8
     assert next(eval_batches(dataset, config("digits", eval_batch_size=32)))["x"].shape[0] == 32
     batches = list(eval_batches(dataset, config("digits"), split="train", batch_size=512))
-    assert len(batches) == 3 and sum(b["mask"].sum() for b in batches) == 1500
+    assert len(batches) == 3 and sum(b["mask"].sum() for b in batches) == 1350
     toy = load_dataset(config("toy2d:ring", num_test=100))
     assert sum(b["mask"].sum() for b in eval_batches(toy, config("toy2d:ring"), batch_size=64)) == 100
     with pytest.raises(ValueError, match="procedural"):
         eval_batches(toy, config("toy2d:ring"), split="train")
+    with pytest.raises(ValueError, match="^split must be 'train', 'validation' or 'test', got 'valid'$"):
+        eval_batches(toy, config("toy2d:ring"), split="valid")
 
 
 def test_dequantized_batches_lie_in_the_bins_of_the_raw_values(npz_path):
@@ -223,9 +230,21 @@ def test_batches_are_fast(npz_path):
 
 def test_static_binarization_noise_differs_between_splits(tmp_path):
     grey = np.full((16, 4, 4, 1), 128, np.uint8)
-    np.savez(tmp_path / "grey.npz", train=grey, test=grey)
+    np.savez(tmp_path / "grey.npz", train=grey, valid=grey, test=grey)
     data_config = config(f"npz:{tmp_path / 'grey.npz'}", binarize="static", batch_size=16)
     dataset = load_dataset(data_config)
-    train = next(eval_batches(dataset, data_config, split="train"))["x"]
-    test = next(eval_batches(dataset, data_config, split="test"))["x"]
-    assert not np.array_equal(train, test)  # same images, independent fixed samples
+    images = [next(eval_batches(dataset, data_config, split=split))["x"] for split in SPLITS]
+    for i, j in [(0, 1), (0, 2), (1, 2)]:
+        assert not np.array_equal(images[i], images[j])  # same images, independent fixed samples
+
+
+def test_validation_and_test_eval_noise_streams_differ(tmp_path):
+    grey = np.full((16, 4, 4, 1), 128, np.uint8)
+    np.savez(tmp_path / "grey.npz", train=grey, valid=grey, test=grey)
+    for fields in ({"binarize": "dynamic"}, {"dequantize": True}):
+        data_config = config(f"npz:{tmp_path / 'grey.npz'}", batch_size=16, **fields)
+        dataset = load_dataset(data_config)
+        validation, again = (next(eval_batches(dataset, data_config, split="validation")) for _ in range(2))
+        test = next(eval_batches(dataset, data_config, split="test"))
+        np.testing.assert_array_equal(validation["x"], again["x"])  # fixed across evaluations
+        assert not np.array_equal(validation["x"], test["x"])  # but not shared with test

@@ -25,31 +25,54 @@ def test_digits():
     dataset = load_dataset(config())
     assert dataset.element_shape == (8, 8, 1) and dataset.num_levels == 17
     assert dataset.log_density is None and dataset.entropy is None
-    assert (dataset.train.num_examples, dataset.test.num_examples) == (1500, 297)
-    # The documented split: permutation from default_rng(0), first 1500 train.
+    sizes = (dataset.train.num_examples, dataset.validation.num_examples, dataset.test.num_examples)
+    assert sizes == (1350, 150, 297)
+    # The documented split: permutation from default_rng(0), first 1500 train (of which
+    # validation carves 150), the rest test.
     bunch = load_digits()
     order = np.random.default_rng(0).permutation(1797)
-    train = dataset.train.gather(np.arange(1500))
-    np.testing.assert_array_equal(train["x"][..., 0], bunch.images[order[:1500]])
-    np.testing.assert_array_equal(train["label"], bunch.target[order[:1500]])
+    train = dataset.train.gather(np.arange(1350))
+    validation = dataset.validation.gather(np.arange(150))
+    train_rows = np.concatenate([dataset.train.indices, dataset.validation.indices])
+    np.testing.assert_array_equal(np.sort(train_rows), np.arange(1500))
+    for split, rows in [(train, dataset.train.indices), (validation, dataset.validation.indices)]:
+        np.testing.assert_array_equal(split["x"][..., 0], bunch.images[order[:1500]][rows])
+        np.testing.assert_array_equal(split["label"], bunch.target[order[:1500]][rows])
     test = dataset.test.gather(np.arange(297))
     np.testing.assert_array_equal(test["x"][..., 0], bunch.images[order[1500:]])
     assert train["x"].dtype == np.uint8 and train["x"].max() == 16 and train["label"].dtype == np.int32
+    assert dataset.validation.has_labels and dataset.spec.num_classes == 10
 
 
 @pytest.mark.skipif(not BINARIZED_MNIST.exists(), reason=f"shared data file {BINARIZED_MNIST} is absent")
 def test_binarized_mnist_file_unpacks_to_binary_images():
     name = f"npz:{BINARIZED_MNIST}"
-    dataset = load_dataset(config(name=name, train_splits="train+valid"))
+    dataset = load_dataset(config(name=name))
     assert dataset.element_shape == (28, 28, 1) and dataset.num_levels == 2
-    assert (dataset.train.num_examples, dataset.test.num_examples) == (60_000, 10_000)
-    dataset = load_dataset(config(name=name, test_split="valid"))
-    assert (dataset.train.num_examples, dataset.test.num_examples) == (50_000, 10_000)
+    # The file's own valid split, not a carve: 50k / 10k / 10k.
+    sizes = (dataset.train.num_examples, dataset.validation.num_examples, dataset.test.num_examples)
+    assert sizes == (50_000, 10_000, 10_000)
+    with np.load(BINARIZED_MNIST) as archive:
+        packed_valid = archive["valid"]
+    np.testing.assert_array_equal(
+        dataset.validation.gather(np.arange(10_000))["x"].reshape(10_000, -1),
+        np.unpackbits(packed_valid, axis=1)[:, :784],
+    )
     images = dataset.train.gather(np.arange(50_000))["x"]
     assert set(np.unique(images)) == {0, 1} and images.dtype == np.uint8
     assert 0.1 < images.mean() < 0.2  # MNIST is ~13% ink
     batch = train_batches(dataset, config(name=name), seed=0)[0]
     assert batch["x"].shape == (10, 28, 28, 1) and set(np.unique(batch["x"])) <= {0.0, 1.0}
+    # Training on the validation split would make model selection dishonest.
+    assert _error(config(name=name, train_splits="train+valid")).startswith(
+        "data.train_splits: got 'train+valid', which includes the validation split 'valid';"
+    )
+    # The test split as validation is rejected; with valid as test, auto validation carves from train.
+    assert _error(config(name=name, validation_split="test")).startswith(
+        "data.validation_split: got 'test', which is also data.test_split;"
+    )
+    swapped = load_dataset(config(name=name, test_split="valid"))
+    assert (swapped.train.num_examples, swapped.validation.num_examples) == (45_000, 5_000)
 
 
 def test_npz_arrays_levels_and_labels(tmp_path):
@@ -67,10 +90,12 @@ def test_npz_arrays_levels_and_labels(tmp_path):
     # 0/1 uint8 images are binary data; floats are continuous.
     np.savez(tmp_path / "binary.npz", train=np.ones((4, 3), np.uint8), test=np.zeros((4, 3), np.uint8))
     np.savez(tmp_path / "float.npz", train=rng.random((4, 3)), test=rng.random((4, 3)))
-    assert load_dataset(config(name=f"npz:{tmp_path / 'binary.npz'}")).num_levels == 2
-    continuous = load_dataset(config(name=f"npz:{tmp_path / 'float.npz'}", binarize="dynamic"))
+    binary = f"npz:{tmp_path / 'binary.npz'}"
+    assert load_dataset(config(name=binary, validation_fraction=0.25)).num_levels == 2
+    floats = f"npz:{tmp_path / 'float.npz'}"
+    continuous = load_dataset(config(name=floats, binarize="dynamic", validation_fraction=0.25))
     assert continuous.num_levels is None and continuous.element_shape == (3,)
-    assert load_dataset(config(name=f"npz:{tmp_path / 'float.npz'}", num_levels=4)).num_levels == 4
+    assert load_dataset(config(name=floats, num_levels=4, validation_fraction=0.25)).num_levels == 4
 
 
 def test_toy2d_dataset():
@@ -152,7 +177,7 @@ def test_config_errors_that_need_data(tmp_path):
         f"data.dequantize: dataset '{floats}' is continuous"
     )
     assert _error(config(batch_size=2000), train=True).startswith(
-        "data.batch_size: got 2000; must be at most the 1500 training examples of digits."
+        "data.batch_size: got 2000; must be at most the 1350 training examples of digits."
     )
     assert _error(config(batch_size=10), train=True, process_count=3).startswith(
         "data.batch_size: got 10; the global batch must be divisible by the 3 processes."

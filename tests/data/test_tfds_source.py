@@ -16,7 +16,8 @@ from genjax.data import eval_batches, load_dataset, train_batches
 from genjax.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-NUM_TRAIN, NUM_TEST = 10, 7
+NUM_TRAIN, NUM_VALIDATION, NUM_TEST = 10, 4, 7
+NUM_BINARY_TRAIN = 10
 
 
 def _value(split_offset: int, index: int) -> int:
@@ -24,7 +25,7 @@ def _value(split_offset: int, index: int) -> int:
 
 
 class GenjaxTestImages(tfds.core.GeneratorBasedBuilder):
-    """4x4 uint8 images filled with one distinct value each; label = value % 3."""
+    """4x4 uint8 images filled with one distinct value each; label = value % 3; its own validation split."""
 
     VERSION = tfds.core.Version("1.0.0")
 
@@ -41,6 +42,7 @@ class GenjaxTestImages(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         return {
             "train": self._generate_examples(0, NUM_TRAIN),
+            "validation": self._generate_examples(50, NUM_VALIDATION),
             "test": self._generate_examples(100, NUM_TEST),
         }
 
@@ -51,7 +53,7 @@ class GenjaxTestImages(tfds.core.GeneratorBasedBuilder):
 
 
 class GenjaxTestBinary(tfds.core.GeneratorBasedBuilder):
-    """0/1 uint8 vectors without labels, like TFDS binarized_mnist."""
+    """0/1 uint8 vectors without labels and without a validation split (so it is carved)."""
 
     VERSION = tfds.core.Version("0.1.0")
 
@@ -60,7 +62,7 @@ class GenjaxTestBinary(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(builder=self, features=features)
 
     def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(5), "test": self._generate_examples(3)}
+        return {"train": self._generate_examples(NUM_BINARY_TRAIN), "test": self._generate_examples(3)}
 
     def _generate_examples(self, count):
         for i in range(count):
@@ -82,8 +84,13 @@ def config(name, data_dir, **fields):
 def test_values_round_trip(data_dir):
     dataset = load_dataset(config("tfds:genjax_test_images", data_dir))
     assert dataset.element_shape == (4, 4, 1) and dataset.num_levels == 256
-    assert (dataset.train.num_examples, dataset.test.num_examples) == (NUM_TRAIN, NUM_TEST)
-    for source, offset, count in [(dataset.train, 0, NUM_TRAIN), (dataset.test, 100, NUM_TEST)]:
+    sizes = (dataset.train.num_examples, dataset.validation.num_examples, dataset.test.num_examples)
+    assert sizes == (NUM_TRAIN, NUM_VALIDATION, NUM_TEST)
+    for source, offset, count in [
+        (dataset.train, 0, NUM_TRAIN),
+        (dataset.validation, 50, NUM_VALIDATION),
+        (dataset.test, 100, NUM_TEST),
+    ]:
         batch = source.gather(np.arange(count))
         assert batch["x"].dtype == np.uint8 and batch["label"].dtype == np.int32
         values = batch["x"][:, 0, 0, 0].astype(int)
@@ -168,4 +175,48 @@ def test_tfds_feature_and_split_errors(data_dir):
     with pytest.raises(
         ConfigError, match=r"^data.test_split: TFDS dataset 'genjax_test_images' has no split"
     ):
-        load_dataset(config("tfds:genjax_test_images", data_dir, test_split="validation"))
+        load_dataset(config("tfds:genjax_test_images", data_dir, test_split="dev"))
+
+
+def test_validation_split_own_carved_or_named(data_dir):
+    images = config("tfds:genjax_test_images", data_dir)
+    dataset = load_dataset(images)
+    # Its own "validation" split, read through eval_batches, once per example.
+    evaluated = list(eval_batches(dataset, images, split="validation", batch_size=4))
+    masks = np.concatenate([b["mask"] for b in evaluated])
+    values = np.concatenate([b["x"][:, 0, 0, 0] for b in evaluated])[masks == 1] * 255
+    np.testing.assert_allclose(np.sort(values), [_value(50, i) for i in range(NUM_VALIDATION)], atol=1e-4)
+    # No validation split: 1 of the 10 training rows is carved off, the same in every load.
+    binary = config("tfds:genjax_test_binary", data_dir, tfds_image_key="pixels")
+    carved = load_dataset(binary)
+    assert (carved.train.num_examples, carved.validation.num_examples) == (9, 1)
+    rows = np.concatenate([carved.train.indices, carved.validation.indices])
+    np.testing.assert_array_equal(np.sort(rows), np.arange(NUM_BINARY_TRAIN))
+    np.testing.assert_array_equal(load_dataset(binary).validation.indices, carved.validation.indices)
+    # A named slice of train validates; the rest of train trains.
+    sliced = load_dataset(
+        config(
+            "tfds:genjax_test_images", data_dir, train_splits="train[:80%]", validation_split="train[80%:]"
+        )
+    )
+    assert (sliced.train.num_examples, sliced.validation.num_examples) == (8, 2)
+    values = [
+        split.gather(np.arange(split.num_examples))["x"][:, 0, 0, 0]
+        for split in (sliced.train, sliced.validation)
+    ]
+    np.testing.assert_array_equal(np.sort(np.concatenate(values)), [_value(0, i) for i in range(NUM_TRAIN)])
+
+
+def test_validation_split_errors(data_dir):
+    with pytest.raises(
+        ConfigError,
+        match=r"^data.validation_split: split 'dev' is not in TFDS dataset 'genjax_test_images'; "
+        r"available: train, validation, test\.$",
+    ):
+        load_dataset(config("tfds:genjax_test_images", data_dir, validation_split="dev"))
+    with pytest.raises(ConfigError, match=r"^data.train_splits: got 'train\+validation', which includes"):
+        load_dataset(config("tfds:genjax_test_images", data_dir, train_splits="train+validation"))
+    with pytest.raises(
+        ConfigError, match=r"^data.train_splits: got 'train', which includes .* 'train\[80%:\]'"
+    ):
+        load_dataset(config("tfds:genjax_test_images", data_dir, validation_split="train[80%:]"))
