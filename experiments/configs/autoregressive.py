@@ -115,9 +115,10 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         name = "npz:" + shared_data_path("binarized_mnist.npz")
         if data == "tfds_binarized_mnist":
             name = "tfds:binarized_mnist"
-        config.data.update(name=name, batch_size=100, eval_batch_size=500, train_splits="train+valid")
+        # Train on train; validate on the source's own split (npz "valid", TFDS "validation").
+        config.data.update(name=name, batch_size=100, eval_batch_size=500)
         if architecture.startswith("made"):
-            # Wide and decayed: a 500-unit MADE overfits the 60k static images before it fits them.
+            # Wide and decayed: a 500-unit MADE overfits the 50k static images before it fits them.
             config.model.hidden_sizes = (2000,)
             config.optim.model = adam(1e-3, schedule="cosine", name="adamw", weight_decay=0.1)
         config.train.update(num_steps=100_000, log_every=5_000, checkpoint_every=10_000, sample_every=50_000)

@@ -98,7 +98,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         config.train.update(num_steps=2_000, log_every=500, checkpoint_every=1_000, sample_every=1_000)
         if data == "binarized_mnist":
             config.data.update(
-                name="npz:" + shared_data_path("binarized_mnist.npz"), train_splits="train+valid"
+                name="npz:" + shared_data_path("binarized_mnist.npz"), validation_split="valid"
             )
             config.model.num_scales = 2
         elif data == "tfds_mnist":
