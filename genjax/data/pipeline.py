@@ -12,6 +12,11 @@ data-pipeline state). The randomness, all from ``np.random.default_rng``:
 * random transforms: ``default_rng([seed, step, PURPOSE])`` draws the noise
   of the whole global batch; each process keeps its rows, so the values do
   not depend on the number of processes.
+* evaluation (``eval_batches``): ``default_rng([EVAL_SEEDS[split], batch,
+  PURPOSE])``, fixed across runs, with its own stream for validation.
+
+The validation split is carved (or read) at load time, so N above is the
+number of training examples left after the carve.
 
 Process ``p`` of ``P`` receives rows ``[p * B / P, (p + 1) * B / P)`` of the
 global batch of size ``B = data.batch_size``.
