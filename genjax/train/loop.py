@@ -63,14 +63,21 @@ def write_samples(
     step: int,
     num_samples: int,
     writer: MetricsWriter | None = None,
+    write: bool = True,
 ) -> Path:
-    """Draws samples with ``model.sample`` and writes them as a PNG (grid or 2-D scatter)."""
+    """Draws samples with ``model.sample`` and writes them as a PNG (grid or 2-D scatter).
+
+    Every process must call it (the sampler is one computation over the global mesh);
+    only those with ``write`` (process 0) write the file.
+    """
     from genjax import visualize
 
     samples = jax.device_get(
         jax.jit(model.sample, static_argnums=2)(params, step_key(seed, step, PURPOSE_SAMPLE), num_samples)
     )
     path = workdir / "samples" / f"step_{step:08d}.png"
+    if not write:
+        return path
     visualize.save_samples(path, np.asarray(samples), log_density=dataset.log_density)
     if writer is not None and np.asarray(samples).ndim == 4:
         writer.write_image(step, "samples", visualize.image_grid(np.asarray(samples)))
@@ -94,6 +101,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
     stacked_sharding = batch_sharding(mesh, stacked=True)
 
     is_main = jax.process_index() == 0
+    if not is_main:  # one progress line per run, not one per process
+        print_fn = lambda *args, **kwargs: None  # noqa: E731
     checkpointer = Checkpointer(workdir, max_to_keep=train_cfg.get("max_checkpoints_to_keep", 3))
     if checkpointer.latest_step() is not None:
         state = checkpointer.restore(experiment.abstract_state())
@@ -170,6 +179,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
             step=step,
             num_samples=num_samples,
             writer=writer,
+            write=is_main,
         )
 
     def chunk_end(start: int) -> int:
@@ -204,15 +214,14 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, print_fn=print) ->
             if _crossed(previous, step, train_cfg.eval_every) and not finished:
                 results = run_eval(config.eval.get("num_batches"))
                 print_fn(f"eval at step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
-            if _crossed(previous, step, train_cfg.sample_every) and not finished and is_main:
+            if _crossed(previous, step, train_cfg.sample_every) and not finished:
                 samples_now()
         final = {"step": step, **{f"train/{k}": v for k, v in train_means.items()}}
         test_results = run_eval()
         final.update({f"test/{k}": v for k, v in test_results.items()})
         if test_results:
             print_fn(f"test at step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in test_results.items()))
-        if is_main:
-            print_fn(f"samples: {samples_now()}")
+        print_fn(f"samples: {samples_now()}")
         return {
             k: (float(v) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v)
             for k, v in final.items()
