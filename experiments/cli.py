@@ -14,8 +14,54 @@ from genjax.errors import ConfigError, TrainingDivergedError
 T = TypeVar("T")
 
 _DISTRIBUTED = flags.DEFINE_bool(
-    "jax_distributed", False, "Call jax.distributed.initialize() first (multi-host pods)."
+    "jax_distributed",
+    False,
+    "Join a multi-process run through jax.distributed.initialize() before anything else. "
+    "On TPU pods and SLURM / Open MPI clusters the three settings below are auto-detected "
+    "when omitted; elsewhere give all three. See docs/multi_host.md.",
 )
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "host:port of process 0, which runs the coordinator (default $GENJAX_COORDINATOR_ADDRESS, "
+    "else auto-detected). Needs --jax_distributed.",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes",
+    None,
+    "How many processes take part (default $GENJAX_NUM_PROCESSES, else auto-detected). "
+    "Needs --jax_distributed.",
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id",
+    None,
+    "This process's index, 0 to num_processes - 1 (default $GENJAX_PROCESS_ID, else "
+    "auto-detected). Needs --jax_distributed.",
+)
+_COORDINATOR_TIMEOUT_S = flags.DEFINE_integer(
+    "coordinator_timeout_s",
+    None,
+    "Seconds to wait for the coordinator and every process before exiting 1 with one line "
+    "(default $GENJAX_COORDINATOR_TIMEOUT_S, else 120).",
+)
+_DISTRIBUTED_FLAGS = (_COORDINATOR_ADDRESS, _NUM_PROCESSES, _PROCESS_ID, _COORDINATOR_TIMEOUT_S)
+
+
+def _start_distributed() -> None:
+    """Calls `genjax.train.distributed.initialize` when --jax_distributed asks for it."""
+    if not _DISTRIBUTED.value:
+        given = [f"--{flag.name}" for flag in _DISTRIBUTED_FLAGS if flag.present]
+        if given:
+            raise ConfigError(f"{given[0]}: only used with --jax_distributed; add it or drop {given[0]}")
+        return
+    from genjax.train import distributed
+
+    distributed.initialize(
+        coordinator_address=_COORDINATOR_ADDRESS.value,
+        num_processes=_NUM_PROCESSES.value,
+        process_id=_PROCESS_ID.value,
+        timeout_s=_COORDINATOR_TIMEOUT_S.value,
+    )
 
 
 def run_or_exit(main: Callable[[], T]) -> T:
@@ -25,10 +71,7 @@ def run_or_exit(main: Callable[[], T]) -> T:
         # unless the user asks for more with --verbosity.
         logging.set_verbosity(logging.WARNING)
     try:
-        if _DISTRIBUTED.value:
-            import jax
-
-            jax.distributed.initialize()
+        _start_distributed()
         return main()
     except (ConfigError, TrainingDivergedError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
