@@ -1,4 +1,4 @@
-"""Draws samples from a workdir's latest checkpoint and writes them as a PNG.
+"""Draws samples from a workdir's checkpoint (--checkpoint=best, latest or a step) as a PNG.
 
     python -m experiments.sample --workdir=/tmp/vae --num_samples=100 --output=/tmp/vae/grid.png
 
@@ -23,6 +23,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "How many samples to draw.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (independent of the training seed).")
 _TEMPERATURE = flags.DEFINE_float("temperature", None, "Sampling temperature; default: the config's.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best (selected on validation), latest or a step.")
 _OUTPUT = flags.DEFINE_string("output", None, "PNG path; default <workdir>/samples/sample_<step>.png.")
 flags.mark_flag_as_required("workdir")
 
@@ -43,6 +44,7 @@ def sample_workdir(
     seed: int,
     output: str | None,
     temperature: float | None = None,
+    checkpoint: str | int = "best",
 ) -> list[Path]:
     """Writes the sample PNG (and a model-density heatmap for 2-D data); returns the paths."""
     import functools
@@ -59,7 +61,7 @@ def sample_workdir(
     if num_samples <= 0:
         raise ConfigError(f"--num_samples: got {num_samples}; must be a positive integer")
     config = config or load_config(workdir)
-    model, dataset, state, _ = restore_from_workdir(config, workdir)
+    model, dataset, state, _ = restore_from_workdir(config, workdir, checkpoint=checkpoint)
     step = int(jax.device_get(state.step))
     sample_fn = model.sample
     if temperature is not None:
@@ -92,7 +94,13 @@ def main(argv):
     del argv
     paths = run_or_exit(
         lambda: sample_workdir(
-            _CONFIG.value, _WORKDIR.value, _NUM_SAMPLES.value, _SEED.value, _OUTPUT.value, _TEMPERATURE.value
+            _CONFIG.value,
+            _WORKDIR.value,
+            _NUM_SAMPLES.value,
+            _SEED.value,
+            _OUTPUT.value,
+            _TEMPERATURE.value,
+            checkpoint=_CHECKPOINT.value,
         )
     )
     for path in paths:

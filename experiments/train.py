@@ -4,7 +4,9 @@
     python -m experiments.train --config=experiments/configs/vae.py:smoke --workdir=/tmp/s \
         --config.train.num_steps=100
 
-Re-running with the same --workdir resumes from the latest checkpoint.
+Re-running with the same --workdir resumes from the latest checkpoint. SIGTERM or
+Ctrl-C finishes the current chunk, saves a checkpoint there and exits 0 with one
+line; running the same command again resumes bit-exactly.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
+    import jax
+
     from genjax.train import train_and_evaluate
 
     results = run_or_exit(lambda: train_and_evaluate(_CONFIG.value, _WORKDIR.value))
-    print(json.dumps(results, sort_keys=True))
+    if not results.get("preempted") and jax.process_index() == 0:
+        print(json.dumps(results, sort_keys=True))
 
 
 if __name__ == "__main__":

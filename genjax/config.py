@@ -61,9 +61,48 @@ def validate(config: ml_collections.ConfigDict, *, device_count: int | None = No
     fields.check_choice(config.train.get("step_loop", "auto"), "train.step_loop", ("auto", "scan", "host"))
     for field in INTERVAL_FIELDS:
         non_negative_int(config, f"train.{field}")
+    _validate_research_fields(config, device_count)
     ema_decay = config.train.get("ema_decay", 0.0)
     if not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: got {ema_decay!r}; must be in [0, 1) (0 turns EMA off)")
     optim = _require(config, "optim")
     for player, section in optim.items():
         fields.check_number(section.get("learning_rate"), f"optim.{player}.learning_rate", positive=True)
+
+
+def _validate_research_fields(config: ml_collections.ConfigDict, device_count: int) -> None:
+    """Selection, early stopping, accumulation, precision, profiling and resume fields of ``train``."""
+    from genjax.train.loop import SCHEDULE_ON_RESUME
+    from genjax.train.selection import SELECT_MODES
+
+    train = config.train
+    fields.check_choice(train.get("select_mode", "auto"), "train.select_mode", SELECT_MODES)
+    select_by = train.get("select_by", "auto")
+    if not isinstance(select_by, str) or not (select_by == "auto" or select_by.startswith("validation/")):
+        raise ConfigError(f"train.select_by: got {select_by!r}; allowed: auto or validation/<metric>")
+    patience = train.get("early_stopping_patience", 0)
+    fields.check_number(patience, "train.early_stopping_patience", integer=True, note="(0 turns it off)")
+    if patience and not train.get("eval_every", 0):
+        raise ConfigError(
+            "train.early_stopping_patience: counts validation evaluations, so it needs train.eval_every > 0"
+        )
+    fields.check_number(
+        train.get("profile_steps", 0), "train.profile_steps", integer=True, note="(0 turns it off)"
+    )
+    debug_nans = train.get("debug_nans", False)
+    if not isinstance(debug_nans, bool):
+        raise ConfigError(f"train.debug_nans: got {debug_nans!r}; allowed: True, False")
+    fields.check_choice(
+        train.get("schedule_on_resume", "keep"), "train.schedule_on_resume", SCHEDULE_ON_RESUME
+    )
+    fields.check_choice(train.get("compute_dtype", "float32"), "train.compute_dtype", ("float32", "bfloat16"))
+    accum = fields.check_number(
+        train.get("grad_accum_steps", 1), "train.grad_accum_steps", integer=True, positive=True
+    )
+    per_device = config.data.batch_size // device_count
+    if per_device % accum:
+        raise ConfigError(
+            f"train.grad_accum_steps: got {accum}, which does not divide the per-device batch {per_device} "
+            f"(data.batch_size {config.data.batch_size} over {device_count} devices); "
+            f"use a divisor of {per_device}"
+        )

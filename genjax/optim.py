@@ -82,15 +82,38 @@ def clip_params(clip: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
-def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.GradientTransformation:
-    """The optax transformation for one player, validated with one-line errors."""
+def player_schedule(
+    config: ml_collections.ConfigDict, player: str, *, schedule_steps: int | None = None
+) -> optax.Schedule:
+    """``player``'s learning rate as a function of its update count.
+
+    Args:
+      schedule_steps: the horizon in train steps (default ``train.num_steps``); a
+        resumed run passes the horizon stored in its checkpoint.
+    """
     field = f"optim.{player}"
     if "optim" not in config or player not in config.optim:
         raise ConfigError(f"{field}: missing; every player needs an optimizer section")
+    horizon = config.train.num_steps if schedule_steps is None else schedule_steps
+    return make_schedule(config.optim[player], field, horizon * max(updates_per_step(config, player), 1))
+
+
+def is_constant(config: ml_collections.ConfigDict, player: str) -> bool:
+    """True when ``player``'s learning rate does not depend on the schedule horizon."""
+    return config.optim[player].get("schedule", "constant") == "constant"
+
+
+def make_optimizer(
+    config: ml_collections.ConfigDict, player: str, *, schedule_steps: int | None = None
+) -> optax.GradientTransformation:
+    """The optax transformation for one player, validated with one-line errors.
+
+    ``schedule_steps`` is the schedule's horizon in train steps (default ``train.num_steps``).
+    """
+    schedule = player_schedule(config, player, schedule_steps=schedule_steps)
+    field = f"optim.{player}"
     opt = config.optim[player]
     name = opt.get("name", "adam")
-    updates = max(updates_per_step(config, player), 1)
-    schedule = make_schedule(opt, field, config.train.num_steps * updates)
     if name == "adam":
         tx = optax.adam(
             schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999), eps_root=opt.get("eps_root", 0.0)
@@ -120,6 +143,27 @@ def make_optimizer(config: ml_collections.ConfigDict, player: str) -> optax.Grad
     return tx
 
 
-def make_optimizers(config: ml_collections.ConfigDict, players) -> dict[str, optax.GradientTransformation]:
-    """One optax transformation per player, in the order of ``players``."""
-    return {player: make_optimizer(config, player) for player in players}
+def make_optimizers(
+    config: ml_collections.ConfigDict, players, *, schedule_steps: int | None = None
+) -> dict[str, optax.GradientTransformation]:
+    """One optax transformation per player, in the order of ``players``.
+
+    With ``train.grad_accum_steps`` k > 1 each is wrapped in ``optax.MultiSteps``:
+    the train step feeds it k micro-batch gradients, it applies their mean once
+    (zero updates in between), so its inner count, and the schedule, advance once
+    per k micro-batches.
+    """
+    accum = grad_accum_steps(config)
+    optimizers = {player: make_optimizer(config, player, schedule_steps=schedule_steps) for player in players}
+    if accum > 1:
+        optimizers = {
+            player: optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
+            for player, tx in optimizers.items()
+        }
+    return optimizers
+
+
+def grad_accum_steps(config: ml_collections.ConfigDict) -> int:
+    """``train.grad_accum_steps`` (default 1): micro-batches per batch, one update per batch."""
+    value = config.train.get("grad_accum_steps", 1)
+    return fields.check_number(value, "train.grad_accum_steps", integer=True, positive=True)

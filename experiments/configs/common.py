@@ -63,6 +63,15 @@ def base_config(model_name: str) -> ml_collections.ConfigDict:
             "sample_every": 0,
             "ema_decay": 0.0,
             "max_checkpoints_to_keep": 3,
+            # Model selection on the validation split (genjax/train/selection.py).
+            "select_by": "auto",  # validation/<metric>; auto: validation/nll, or validation/mmd
+            "select_mode": "auto",  # min | max | auto (from the metric's name)
+            "early_stopping_patience": 0,  # validation evaluations without improvement; 0: off
+            "grad_accum_steps": 1,  # micro-batches per batch (optax.MultiSteps), one update per batch
+            "compute_dtype": "float32",  # float32 | bfloat16 activations (params stay float32)
+            "schedule_on_resume": "keep",  # keep | rescale the lr schedule when num_steps changes
+            "profile_steps": 0,  # > 0: a jax.profiler trace of that many steps in workdir/profile
+            "debug_nans": False,  # check every metric and parameter; name the first non-finite one
         }
     )
     config.optim = ml_collections.ConfigDict()

@@ -1,8 +1,8 @@
-"""Test-split evaluation of any family.
+"""Evaluation of any family on a split (validation during training, test once at the end).
 
 Per-example metrics (NLL, bounds) are exact masked averages over the whole
 split; sample-quality metrics (MMD, mode coverage) compare model samples with
-the test split, for families without a likelihood (GANs) or on request.
+the split's examples, for families without a likelihood (GANs) or on request.
 """
 
 from __future__ import annotations
@@ -86,6 +86,34 @@ def evaluate(
     return results
 
 
+def metric_names(
+    model: GenerativeModel, abstract_params, example_batch: Batch, *, sample_metrics: bool, has_modes: bool
+) -> set[str]:
+    """The names `evaluate` (and, with ``sample_metrics``, `sample_quality`) report; computes nothing.
+
+    Args:
+      abstract_params: the evaluation parameters' shapes (``jax.ShapeDtypeStruct`` leaves).
+      example_batch: one training batch (its "x" shapes the evaluation batch).
+    """
+    names = set()
+    if model.log_prob is not None:
+        names |= {"nll", "bits_per_dim"}
+    if model.eval_metrics is not None:
+        batch = {"x": example_batch["x"], "mask": np.ones(len(example_batch["x"]), np.float32)}
+        for key in ("label", "cond"):
+            if key in example_batch:
+                batch[key] = example_batch[key]
+        shapes = jax.eval_shape(model.eval_metrics, abstract_params, batch, jax.random.key(0))
+        names |= set(shapes)
+        if "nll_per_token" in names:
+            names.add("perplexity")
+    if sample_metrics:
+        names.add("mmd")
+        if has_modes:
+            names |= {"modes_captured", "high_quality_fraction", "mode_kl"}
+    return names
+
+
 def first_examples(batches, num: int | None = None) -> np.ndarray:
     """The first ``num`` (all when None) real, unmasked examples `[<=num, ...]` of host eval batches."""
     rows, total = [], 0
@@ -132,3 +160,81 @@ def sample_quality(
         if coverage["modes_captured"]:  # undefined without a single high-quality sample
             results["mode_kl"] = float(coverage["mode_kl"])
     return results
+
+
+class SplitEvaluator:
+    """Evaluates parameters on one split of an experiment, with its eval settings.
+
+    ``eval.sample_metrics`` (default: True for families without ``log_prob``)
+    adds `sample_quality` against the split's first ``eval.num_quality_samples``
+    examples (default 2500).
+
+    Args:
+      experiment: a `genjax.train.experiment.Experiment`.
+      split: ``"validation"`` or ``"test"``.
+      eval_step: a shared `make_eval_step` (one compilation for several splits).
+    """
+
+    def __init__(self, experiment, split: str, *, eval_step=None):
+        self.experiment, self.split = experiment, split
+        model, config = experiment.model, experiment.config
+        eval_cfg = config.get("eval", {})
+        self.sample_metrics = bool(eval_cfg.get("sample_metrics", model.log_prob is None))
+        self.num_quality_samples = int(eval_cfg.get("num_quality_samples", 2_500))
+        self.eval_step = eval_step or make_eval_step(model, experiment.mesh)
+        self._quality_examples: np.ndarray | None = None
+
+    def batches(self, *, process_local: bool = True):
+        from genjax import data as data_lib
+
+        experiment = self.experiment
+        shard = {"process_index": jax.process_index(), "process_count": jax.process_count()}
+        return data_lib.eval_batches(
+            experiment.dataset, experiment.config.data, split=self.split, **(shard if process_local else {})
+        )
+
+    def quality_examples(self) -> np.ndarray:
+        """The split's first examples (the whole batches, on every process) for sample metrics."""
+        if self._quality_examples is None:
+            self._quality_examples = first_examples(
+                self.batches(process_local=False), self.num_quality_samples
+            )
+        return self._quality_examples
+
+    def metric_names(self) -> set[str]:
+        """What `evaluate` reports (without the split prefix); computes nothing."""
+        experiment = self.experiment
+        return metric_names(
+            experiment.model,
+            experiment.abstract_state().eval_params(),
+            experiment.train_batches[0],
+            sample_metrics=self.sample_metrics,
+            has_modes=experiment.dataset.modes is not None,
+        ) | {"num_examples"}
+
+    def evaluate(self, params, *, step: int, max_batches: int | None = None) -> dict[str, float]:
+        """Every metric of ``params`` on the split, with the keys of ``step``."""
+        experiment = self.experiment
+        results = evaluate(
+            experiment.model,
+            params,
+            self.batches(),
+            seed=experiment.config.seed,
+            step=step,
+            mesh=experiment.mesh,
+            eval_step=self.eval_step,
+            max_batches=max_batches,
+        )
+        if self.sample_metrics:
+            results.update(
+                sample_quality(
+                    experiment.model,
+                    params,
+                    self.quality_examples(),
+                    seed=experiment.config.seed,
+                    step=step,
+                    num_samples=self.num_quality_samples,
+                    modes=experiment.dataset.modes,
+                )
+            )
+        return results

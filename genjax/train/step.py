@@ -40,6 +40,7 @@ PURPOSE_EVAL = 2
 PURPOSE_SAMPLE = 3
 PURPOSE_QUALITY = 4
 PURPOSE_MODEL_STATE = 5
+PURPOSE_HOOK = 6
 
 
 def step_key(seed: int, step, purpose: int) -> Array:
@@ -90,6 +91,17 @@ def init_train_state(
     )
 
 
+def _micro_batches(batch: Batch, num_micro: int) -> Batch:
+    """`[B, ...]` -> `[k, B/k, ...]`, micro-batch j = rows j, j + k, j + 2k, ...
+
+    Strided, not contiguous: each device's shard of B holds B/(k devices) rows of
+    every micro-batch, so splitting moves no data between devices.
+    """
+    return jax.tree.map(
+        lambda b: b.reshape(b.shape[0] // num_micro, num_micro, *b.shape[1:]).swapaxes(0, 1), batch
+    )
+
+
 def make_single_step(
     model: GenerativeModel,
     optimizers: Mapping[str, optax.GradientTransformation],
@@ -97,14 +109,62 @@ def make_single_step(
     seed: int,
     updates_per_step: Mapping[str, int],
     ema_decay: float = 0.0,
+    schedules: Mapping[str, optax.Schedule] | None = None,
+    grad_accum_steps: int = 1,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
     """One optimisation step for every player: ``(state, batch) -> (state, metrics)``.
 
-    Metrics are scalars named ``loss``, ``<metric>`` for a single player and
-    ``<player>/loss``, ``<player>/<metric>`` for several.
+    Metrics are scalars named ``loss``, ``grad_norm`` (the global norm of the raw
+    gradient of the player's last update), ``lr`` (with ``schedules``: the learning
+    rate of the step's first update) and the family's ``<metric>``s for a single
+    player, and ``<player>/...`` for several.
+
+    Args:
+      schedules: ``{player: schedule of its update count}`` (`genjax.optim.player_schedule`).
+      grad_accum_steps: k > 1 splits the batch into k micro-batches, feeds their
+        gradients one by one to optimizers wrapped in ``optax.MultiSteps`` (see
+        `genjax.optim.make_optimizers`), which apply the mean once: the same update
+        as one batch, in 1/k of the activation memory. Micro-batch j's loss key is
+        ``fold_in(key, j)``.
     """
     players = model.players
     prefix = {p: "" if len(players) == 1 else f"{p}/" for p in players}
+
+    def value_and_grad(player, params, player_params, batch, rng):
+        def player_loss(theta):
+            return model.losses[player]({**params, player: theta}, batch, rng)
+
+        return jax.value_and_grad(player_loss, has_aux=True)(player_params)
+
+    def update(player, params, opt_state, batch, rng):
+        """One update of ``player``: ``(new params, new opt state, loss, aux, grad norm)``."""
+        if grad_accum_steps == 1:
+            (loss, aux), grads = value_and_grad(player, params, params[player], batch, rng)
+            updates, opt_state = optimizers[player].update(grads, opt_state, params[player])
+            new_params = optax.apply_updates(params[player], updates)
+            return new_params, opt_state, loss, aux, optax.global_norm(grads)
+
+        def micro_step(carry, inputs):
+            theta, inner_state, grad_sum = carry
+            index, micro_batch = inputs
+            (loss, aux), grads = value_and_grad(
+                player, params, theta, micro_batch, jax.random.fold_in(rng, index)
+            )
+            # MultiSteps returns zero updates until the k-th micro-batch, so theta is
+            # the step's starting point for every micro-batch's gradient.
+            updates, inner_state = optimizers[player].update(grads, inner_state, theta)
+            grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
+            return (optax.apply_updates(theta, updates), inner_state, grad_sum), (loss, aux)
+
+        zeros = jax.tree.map(jnp.zeros_like, params[player])
+        (theta, opt_state, grad_sum), (losses, auxes) = jax.lax.scan(
+            micro_step,
+            (params[player], opt_state, zeros),
+            (jnp.arange(grad_accum_steps), _micro_batches(batch, grad_accum_steps)),
+        )
+        mean_grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
+        aux = jax.tree.map(lambda v: jnp.mean(v, axis=0), auxes)
+        return theta, opt_state, jnp.mean(losses), aux, optax.global_norm(mean_grads)
 
     def single_step(state: TrainState, batch: Batch):
         base_key = step_key(seed, state.step, PURPOSE_LOSS)
@@ -119,17 +179,15 @@ def make_single_step(
         for player_index, player in enumerate(players):
             for update_index in range(updates_per_step[player]):
                 rng = jax.random.fold_in(base_key, player_index * 1024 + update_index)
-
-                def player_loss(player_params, player=player, rng=rng):
-                    return model.losses[player]({**params, player: player_params}, batch, rng)
-
-                (loss, aux), grads = jax.value_and_grad(player_loss, has_aux=True)(params[player])
-                updates, opt_state[player] = optimizers[player].update(
-                    grads, opt_state[player], params[player]
+                params[player], opt_state[player], loss, aux, grad_norm = update(
+                    player, params, opt_state[player], batch, rng
                 )
-                params[player] = optax.apply_updates(params[player], updates)
             metrics[f"{prefix[player]}loss"] = loss
             metrics.update({f"{prefix[player]}{k}": v for k, v in aux.items()})
+            metrics[f"{prefix[player]}grad_norm"] = grad_norm
+            if schedules is not None:
+                count = state.step * updates_per_step[player]
+                metrics[f"{prefix[player]}lr"] = jnp.asarray(schedules[player](count), jnp.float32)
         ema_params = state.ema_params
         if ema_params is not None:
             ema_params = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params, params)
@@ -151,6 +209,7 @@ def make_train_step(
     config,
     *,
     mesh: Mesh | None = None,
+    schedule_steps: int | None = None,
 ) -> TrainStep:
     """The jitted multi-step: ``(state, batches) -> (state, metrics)``.
 
@@ -158,9 +217,11 @@ def make_train_step(
     the mesh's "data" axis along B. The K steps run in one ``lax.scan`` or, per
     ``train.step_loop``, as K jitted calls (see the module docstring); each
     metric comes back as `[K]`, one value per step, so a non-finite loss can be
-    traced to its step. The state is replicated and donated.
+    traced to its step. The state is replicated and donated. ``schedule_steps``
+    is the learning-rate schedule's horizon for the logged ``lr`` (default
+    ``train.num_steps``; pass the one the optimizers were built with).
     """
-    from genjax.optim import updates_per_step
+    from genjax.optim import grad_accum_steps, updates_per_step
 
     mesh = mesh or make_mesh()
     single_step = make_single_step(
@@ -169,6 +230,8 @@ def make_train_step(
         seed=config.seed,
         updates_per_step={p: updates_per_step(config, p) for p in model.players},
         ema_decay=float(config.train.get("ema_decay", 0.0)),
+        schedules=_schedules(config, model.players, schedule_steps),
+        grad_accum_steps=grad_accum_steps(config),
     )
 
     def multi_step(state: TrainState, batches: Batch):
@@ -194,6 +257,17 @@ def make_train_step(
 
 
 STEP_LOOPS = ("auto", "scan", "host")
+
+
+def _schedules(config, players, schedule_steps: int | None) -> dict[str, optax.Schedule] | None:
+    """Each player's learning-rate schedule, for the ``lr`` metric; None when the config has none."""
+    from genjax.optim import player_schedule
+
+    has_horizon = schedule_steps is not None or "num_steps" in config.get("train", {})
+    sections = config.get("optim", {})
+    if not has_horizon or not all("learning_rate" in sections.get(p, {}) for p in players):
+        return None
+    return {p: player_schedule(config, p, schedule_steps=schedule_steps) for p in players}
 
 
 class TrainStep:

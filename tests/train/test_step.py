@@ -55,11 +55,23 @@ def test_players_update_in_order_with_their_own_gradients():
     state, metrics = step(state, {"x": jnp.zeros((1, 1))})
     a, b = 0.5, -0.25
     for _ in range(2):  # two leader updates (n_critic-style), each against the fixed follower
-        a = a - lr * (2 * (a - 1.0) + c * b)
-    b = b - lr * (2 * (b + 2.0) - c * a)  # the follower sees the leader's fresh parameters
+        leader_grad = 2 * (a - 1.0) + c * b
+        a = a - lr * leader_grad
+    follower_grad = 2 * (b + 2.0) - c * a  # the follower sees the leader's fresh parameters
+    b = b - lr * follower_grad
     np.testing.assert_allclose(float(state.params["leader"]["a"]), a, rtol=1e-6)
     np.testing.assert_allclose(float(state.params["follower"]["b"]), b, rtol=1e-6)
-    assert set(metrics) == {"leader/loss", "leader/a", "follower/loss", "follower/b"}
+    assert set(metrics) == {
+        "leader/loss",
+        "leader/a",
+        "leader/grad_norm",
+        "follower/loss",
+        "follower/b",
+        "follower/grad_norm",
+    }
+    # The logged norm is the raw gradient's, of each player's last update.
+    np.testing.assert_allclose(float(metrics["leader/grad_norm"]), abs(leader_grad), rtol=1e-6)
+    np.testing.assert_allclose(float(metrics["follower/grad_norm"]), abs(follower_grad), rtol=1e-6)
     assert int(state.step) == 1
 
 
