@@ -15,6 +15,7 @@ setup(
         "jax>=0.4.35",
         "flax>=0.10",
         "optax>=0.2.3",
+        "chex>=0.1.87",  # trace-time shape assertions in the pure modules; test helpers
         "orbax-checkpoint>=0.10",
         "tensorflow-datasets>=4.9.7",
         "importlib_resources",  # tfds imports it; TensorFlow itself is never needed
