@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,6 +38,7 @@ def logit_transform(y: ArrayLike, *, alpha: float = 0.05) -> tuple[ArrayLike, Ar
       z: `[N, ...]` same shape and array type as ``y``.
       log_det: `[N]` log |dz/dy| summed over all non-batch axes.
     """
+    chex.assert_shape(y, (None, ...), custom_message="y must be a batch [N, ...]")
     xp = _namespace(y)
     s = alpha + (1 - 2 * alpha) * y
     z = xp.log(s) - xp.log1p(-s)
@@ -52,6 +54,7 @@ def inverse_logit_transform(z: ArrayLike, *, alpha: float = 0.05) -> tuple[Array
       y: `[N, ...]` same shape and array type as ``z``.
       log_det: `[N]` log |dy/dz| summed over non-batch axes (minus the forward one).
     """
+    chex.assert_shape(z, (None, ...), custom_message="z must be a batch [N, ...]")
     xp = _namespace(z)
     # log sigmoid(z) and log(1 - sigmoid(z)) without overflow for large |z|.
     log_s = -xp.logaddexp(0.0, -z)

@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,12 +151,22 @@ def at_timestep(values: Array, t: Array, x: Array) -> Array:
     return values[t].reshape(t.shape + (1,) * (x.ndim - 1))
 
 
+def _check_timesteps(x: Array, t: Array, name: str = "x_t") -> None:
+    """x `[N, ...]` and one timestep per example, t `[N]` (a scalar t would broadcast wrongly)."""
+    chex.assert_shape(x, (None, ...), custom_message=f"{name} must be a batch [N, ...]")
+    chex.assert_shape(t, (x.shape[0],), custom_message=f"t must be [N], one timestep per example of {name}")
+
+
 def q_sample(x0: Array, t: Array, noise: Array, schedule: DiffusionSchedule) -> Array:
     """Draws x_t ~ q(x_t | x_0) = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise.
 
     Args:
       x0, noise: `[N, ...]`; t: `[N]` int.
+    Returns:
+      x_t `[N, ...]`.
     """
+    _check_timesteps(x0, t, "x0")
+    chex.assert_equal_shape([x0, noise], custom_message="x0 and noise must have the same shape")
     return (
         at_timestep(schedule.sqrt_alpha_bars, t, x0) * x0
         + at_timestep(schedule.sqrt_one_minus_alpha_bars, t, x0) * noise
@@ -168,6 +179,8 @@ def q_posterior(x0: Array, x_t: Array, t: Array, schedule: DiffusionSchedule) ->
     The log-variance is the clipped one (t = 0's equals t = 1's); at t = 0 the
     true posterior is a point mass at x_0 (mean = x_0, variance 0).
     """
+    _check_timesteps(x_t, t)
+    chex.assert_equal_shape([x0, x_t], custom_message="x0 and x_t must have the same shape")
     mean = (
         at_timestep(schedule.posterior_mean_coef1, t, x_t) * x0
         + at_timestep(schedule.posterior_mean_coef2, t, x_t) * x_t
@@ -179,6 +192,8 @@ def q_posterior(x0: Array, x_t: Array, t: Array, schedule: DiffusionSchedule) ->
 
 def predict_x0(x_t: Array, t: Array, eps: Array, schedule: DiffusionSchedule) -> Array:
     """Inverts q_sample for x_0 given the noise: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), `[N, ...]`."""
+    _check_timesteps(x_t, t)
+    chex.assert_equal_shape([x_t, eps], custom_message="eps must be shaped like x_t")
     noise_part = at_timestep(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps
     return (x_t - noise_part) / at_timestep(schedule.sqrt_alpha_bars, t, x_t)
 
@@ -225,7 +240,9 @@ def p_mean_variance(
     Returns:
       mean `[N, ...]`, log_variance `[N, 1, ...]`, predicted x_0 `[N, ...]` (clipped if asked).
     """
+    _check_timesteps(x_t, t)
     eps = eps_fn(x_t, t)
+    chex.assert_equal_shape([eps, x_t], custom_message="eps_fn(x_t, t) must return an array shaped like x_t")
     x0 = predict_x0(x_t, t, eps, schedule)
     if clip_denoised:
         x0 = jnp.clip(x0, -1.0, 1.0)

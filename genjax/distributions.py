@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr
@@ -61,6 +62,7 @@ def categorical_log_prob(x: Array, logits: Array, *, event_ndims: int | None = N
       x: integer classes `[B, ...]`.
       logits: `[B, ..., K]`.
     """
+    chex.assert_shape(logits, (*jnp.shape(x), None), custom_message="logits must be [*x.shape, K]")
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(log_probs, x[..., None].astype(jnp.int32), axis=-1)[..., 0]
     return sum_except_batch(picked, event_ndims=event_ndims)
@@ -118,6 +120,7 @@ def reparameterize(rng: Array, mean: Array, log_var: Array, *, num_samples: int 
       mean, log_var: `[B, D]`.
       num_samples: when given, draws that many samples: `[S, B, D]`; else `[B, D]`.
     """
+    chex.assert_equal_shape([mean, log_var], custom_message="mean and log_var must have the same shape")
     shape = mean.shape if num_samples is None else (num_samples, *mean.shape)
     noise = jax.random.normal(rng, shape, dtype=mean.dtype)
     return mean + jnp.exp(0.5 * log_var) * noise
@@ -130,8 +133,16 @@ def reparameterize(rng: Array, mean: Array, log_var: Array, *, num_samples: int 
 MIN_LOG_SCALE = -7.0
 
 
+def _check_mixture(logit_weights: Array, means: Array, scales: Array) -> None:
+    """The three parameter blocks of a K-component mixture, each `[..., K]`."""
+    message = "logit_weights, means and the scales must share one shape [..., K]"
+    chex.assert_shape(logit_weights, (..., None), custom_message=message)
+    chex.assert_equal_shape([logit_weights, means, scales], custom_message=message)
+
+
 def _split_mixture_sample(rng: Array, logit_weights: Array, means: Array, log_scales: Array):
     """Picks one component per position: (mean, its ``log_scales`` entry, noise key), each `[...]`."""
+    _check_mixture(logit_weights, means, log_scales)
     component_key, noise_key = jax.random.split(rng)
     component = jax.random.categorical(component_key, logit_weights, axis=-1)[..., None]
     mean = jnp.take_along_axis(means, component, axis=-1)[..., 0]
@@ -155,6 +166,7 @@ def discretized_logistic_mixture_log_prob(
     Returns:
       `[...]` log-masses in nats.
     """
+    _check_mixture(logit_weights, means, log_scales)
     log_scales = jnp.maximum(log_scales, MIN_LOG_SCALE)
     per_component = discretized_logistic_log_prob(
         x[..., None], means, log_scales, num_levels=num_levels, event_ndims=0
@@ -188,6 +200,7 @@ def gaussian_mixture_log_prob(x: Array, logit_weights: Array, means: Array, log_
     Returns:
       `[...]` log-densities in nats.
     """
+    _check_mixture(logit_weights, means, log_vars)
     z = (x[..., None] - means) * jnp.exp(-0.5 * log_vars)
     per_component = -0.5 * (_LOG_2PI + z**2 + log_vars)
     return jax.nn.logsumexp(per_component + jax.nn.log_softmax(logit_weights, axis=-1), axis=-1)
