@@ -21,6 +21,7 @@ Pure functions of arrays and callables; no Flax.
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -46,10 +47,13 @@ def ddpm_loss(rng: Array, eps_fn: EpsFn, x0: Array, schedule: DiffusionSchedule)
     Returns:
       `[B]`.
     """
+    chex.assert_shape(x0, (None, ...), custom_message="x0 must be a batch [B, ...]")
     t_key, noise_key = jax.random.split(rng)
     t = jax.random.randint(t_key, x0.shape[:1], 0, schedule.num_steps, dtype=jnp.int32)
     noise = jax.random.normal(noise_key, x0.shape, x0.dtype)
-    error = noise - eps_fn(q_sample(x0, t, noise, schedule), t)
+    eps = eps_fn(q_sample(x0, t, noise, schedule), t)
+    chex.assert_equal_shape([eps, x0], custom_message="eps_fn(x_t, t) must return an array shaped like x_t")
+    error = noise - eps
     return mean_except_batch(error**2)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -36,6 +37,23 @@ __all__ = [
     "contrastive_divergence",
     "nce_loss",
 ]
+
+
+def _check_samples(x_data: Array, x_other: Array, name: str) -> None:
+    """Both batches `[N, ...]` with the same event shape (their sizes may differ)."""
+    chex.assert_shape(x_data, (None, ...), custom_message="x_data must be a batch [N, ...]")
+    chex.assert_shape(
+        x_other,
+        (None, *x_data.shape[1:]),
+        custom_message=f"{name} must be [N', ...] with x_data's event shape",
+    )
+
+
+def _per_example(fn: Callable[[Array], Array], x: Array, name: str) -> Array:
+    """``fn(x)``, checked to be one value per example `[N]` (an `[N, 1]` output would broadcast)."""
+    values = fn(x)
+    chex.assert_shape(values, (x.shape[0],), custom_message=f"{name}(x) must return [N] for x [N, ...]")
+    return values
 
 
 def contrastive_divergence(
@@ -64,8 +82,9 @@ def contrastive_divergence(
     Returns:
       A scalar.
     """
-    energy_data = energy_fn(x_data)
-    energy_model = energy_fn(jax.lax.stop_gradient(x_model))
+    _check_samples(x_data, x_model, "x_model")
+    energy_data = _per_example(energy_fn, x_data, "energy_fn")
+    energy_model = _per_example(energy_fn, jax.lax.stop_gradient(x_model), "energy_fn")
     loss = jnp.mean(energy_data) - jnp.mean(energy_model)
     if energy_l2:
         loss = loss + energy_l2 * (jnp.mean(energy_data**2) + jnp.mean(energy_model**2))
@@ -104,10 +123,13 @@ def nce_loss(
     Returns:
       A scalar.
     """
+    _check_samples(x_data, x_noise, "x_noise")
+    chex.assert_rank(log_normalizer, 0, custom_message="log_normalizer must be a scalar")
     nu = x_noise.shape[0] / x_data.shape[0]
     log_nu = math.log(nu)
 
     def logit(x: Array) -> Array:
-        return log_unnormalized(x) - log_normalizer - log_nu - noise_log_prob(x)
+        model = _per_example(log_unnormalized, x, "log_unnormalized")
+        return model - log_normalizer - log_nu - _per_example(noise_log_prob, x, "noise_log_prob")
 
     return jnp.mean(jax.nn.softplus(-logit(x_data))) + nu * jnp.mean(jax.nn.softplus(logit(x_noise)))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -43,7 +44,10 @@ def flow_log_prob(
     Returns:
       `[B]` log-density in nats.
     """
+    chex.assert_shape(z, (None, ...), custom_message="z must be a batch [B, ...]")
+    chex.assert_shape(log_det, (z.shape[0],), custom_message="log_det must be [B], one per example of z")
     base = distributions.standard_normal_log_prob(z) if base_log_prob is None else base_log_prob(z)
+    chex.assert_shape(base, (z.shape[0],), custom_message="base_log_prob(z) must return [B]")
     return base + log_det
 
 

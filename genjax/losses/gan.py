@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -65,13 +66,15 @@ __all__ = [
 ]
 
 
-def _as_batch(values: Array, name: str) -> Array:
-    """`[B]` or `[B, 1]` -> `[B]`; any other shape is a caller bug (e.g. `[B, C]` logits), so it raises."""
+def _as_batch(values: Array, name: str, *, batch: int | None = None) -> Array:
+    """`[B]` or `[B, 1]` -> `[B]`; any other shape is a caller bug (e.g. `[B, C]` logits), so it raises.
+
+    ``batch``: the B the values must have (the critic's input batch), when known.
+    """
     values = jnp.asarray(values)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
-    if values.ndim != 1:
-        raise ValueError(f"{name} must have shape [B] or [B, 1], got {values.shape}")
+    chex.assert_shape(values, (batch,), custom_message=f"{name} must have shape [B] or [B, 1]")
     return values
 
 
@@ -132,7 +135,9 @@ def _per_example_input_grad(critic_fn: Callable[[Array], Array], x: Array) -> Ar
     examples do not interact inside ``critic_fn`` (no batch norm, no minibatch
     statistics); one backward pass instead of a vmap over examples.
     """
-    return jax.grad(lambda inputs: jnp.sum(_as_batch(critic_fn(inputs), "critic_fn output")))(x)
+    chex.assert_shape(x, (None, ...), custom_message="the critic's input must be a batch [B, ...]")
+    per_example = lambda inputs: _as_batch(critic_fn(inputs), "critic_fn output", batch=x.shape[0])
+    return jax.grad(lambda inputs: jnp.sum(per_example(inputs)))(x)
 
 
 def _squared_norm_per_example(grads: Array) -> Array:
@@ -150,8 +155,8 @@ def interpolate(rng: Array, real: Array, fake: Array) -> Array:
     Returns:
       `[B, ...]`.
     """
-    if real.shape != fake.shape:
-        raise ValueError(f"real {real.shape} and fake {fake.shape} must have the same shape")
+    chex.assert_shape(real, (None, ...), custom_message="real must be a batch [B, ...]")
+    chex.assert_equal_shape([real, fake], custom_message="real and fake must have the same shape")
     eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype)
     return eps * real + (1.0 - eps) * fake
 
@@ -246,5 +251,12 @@ def unrolled_generator_loss(
         grad_fn = jax.grad(discriminator_cost)
         for _ in range(num_steps):
             updates, state = update_fn(grad_fn(params), state, params)
+            # Catches update_fn returning (state, updates), or updates of another tree; the
+            # structures first, since chex's tree-shape message spans lines on a structure mismatch.
+            message = "update_fn must return (updates shaped like params, state)"
+            chex.assert_equal(jax.tree.structure(updates), jax.tree.structure(params), custom_message=message)
+            chex.assert_trees_all_equal_shapes(params, updates, custom_message=message)
             params = jax.tree.map(jnp.add, params, updates)
-    return generator_cost(params)
+    cost = generator_cost(params)
+    chex.assert_rank(cost, 0, custom_message="generator_cost must return a scalar")
+    return cost

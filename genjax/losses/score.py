@@ -36,6 +36,7 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -58,7 +59,21 @@ def _per_example_sigma(sigma: Array | float | None, batch: int) -> Array | None:
     """None stays None; a scalar or `[B]` becomes `[B]`."""
     if sigma is None:
         return None
-    return jnp.broadcast_to(jnp.asarray(sigma, dtype=jnp.float32), (batch,))
+    sigma = jnp.asarray(sigma, dtype=jnp.float32)
+    if sigma.ndim:
+        chex.assert_shape(sigma, (batch,), custom_message="sigma must be a scalar or [B]")
+    return jnp.broadcast_to(sigma, (batch,))
+
+
+def _check_batch(x: Array) -> None:
+    chex.assert_shape(x, (None, ...), custom_message="x must be a batch [B, ...]")
+
+
+def _check_score(score: Array, x: Array) -> None:
+    """A score has x's shape: a `[B]` energy or a flattened score would broadcast silently."""
+    chex.assert_equal_shape(
+        [score, x], custom_message="score_fn(x, sigma) must return an array shaped like x"
+    )
 
 
 def exact_score_matching(score_fn: ScoreFn, x: Array, *, sigma: Array | float | None = None) -> Array:
@@ -77,10 +92,12 @@ def exact_score_matching(score_fn: ScoreFn, x: Array, *, sigma: Array | float | 
     Returns:
       `[B]`.
     """
+    _check_batch(x)
     batch, event_shape = x.shape[0], x.shape[1:]
     dims = math.prod(event_shape)
     sigma = _per_example_sigma(sigma, batch)
     score, jvp = jax.linearize(lambda inputs: score_fn(inputs, sigma), x)
+    _check_score(score, x)
     # Tangent j is the j-th unit vector in *every* example at once; since the
     # examples do not interact, output j of example b is ∂s_bj/∂x_bj.
     basis = jnp.eye(dims, dtype=x.dtype).reshape((dims, 1, *event_shape))
@@ -112,8 +129,11 @@ def sliced_score_matching_from_projections(
     Returns:
       `[B]`.
     """
+    _check_batch(x)
+    chex.assert_shape(projections, (None, *x.shape), custom_message="projections must be [M, *x.shape]")
     sigma = _per_example_sigma(sigma, x.shape[0])
     score, jvp = jax.linearize(lambda inputs: score_fn(inputs, sigma), x)
+    _check_score(score, x)
     jacobian_times_v = jax.vmap(jvp)(projections)  # [M, B, ...]
     quadratic = jax.vmap(sum_except_batch)(projections * jacobian_times_v)  # [M, B]
     if variance_reduced:
@@ -172,6 +192,8 @@ def dsm_target(x: Array, x_tilde: Array, sigma: Array | float) -> Array:
     Returns:
       `[B, ...]`.
     """
+    _check_batch(x)
+    chex.assert_equal_shape([x, x_tilde], custom_message="x and x_tilde must have the same shape")
     sigma = _per_example_sigma(sigma, x.shape[0]).reshape((-1,) + (1,) * (x.ndim - 1))
     return -(x_tilde - x) / sigma**2
 
@@ -204,8 +226,11 @@ def denoising_score_matching(
     Returns:
       `[B]`.
     """
+    _check_batch(x)
+    sigmas = jnp.asarray(sigmas, dtype=x.dtype)
+    chex.assert_rank(sigmas, {0, 1}, custom_message="sigmas must be a scalar or [L]")
     batch = x.shape[0]
-    sigmas = jnp.atleast_1d(jnp.asarray(sigmas, dtype=x.dtype))
+    sigmas = jnp.atleast_1d(sigmas)
     level_rng, noise_rng = jax.random.split(rng)
     if sigmas.shape[0] == 1:
         sigma = jnp.broadcast_to(sigmas, (batch,))
@@ -215,5 +240,7 @@ def denoising_score_matching(
     noise = jax.random.normal(noise_rng, x.shape, dtype=x.dtype)
     x_tilde = x + sigma_b * noise
     # (x̃ - x)/σ² written as z/σ: the same value without the cancellation in x̃ - x.
-    residual = score_fn(x_tilde, sigma) + noise / sigma_b
+    score = score_fn(x_tilde, sigma)
+    _check_score(score, x)
+    residual = score + noise / sigma_b
     return sigma**weighting * 0.5 * sum_except_batch(residual**2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -29,6 +30,23 @@ Encoder = Callable[[Array], tuple[Array, Array]]
 DecoderLogProb = Callable[[Array, Array], Array]
 
 __all__ = ["elbo", "gaussian_kl", "iwae_bound", "reparameterize"]
+
+
+def _encode(encode: Encoder, x: Array) -> tuple[Array, Array]:
+    """``encode(x)``, checked (at trace time) to be the posterior's (mean, log_var), each `[B, L]`."""
+    chex.assert_shape(x, (None, ...), custom_message="x must be a batch [B, ...]")
+    mean, log_var = encode(x)
+    message = "encode(x) must return (mean, log_var), each [B, L]"
+    chex.assert_shape([mean, log_var], (x.shape[0], None), custom_message=message)
+    chex.assert_equal_shape([mean, log_var], custom_message=message)
+    return mean, log_var
+
+
+def _decode(decode_log_prob: DecoderLogProb, z: Array, x: Array) -> Array:
+    """``decode_log_prob(z, x)``, checked to be one log-likelihood per example `[B]` (not per pixel)."""
+    log_likelihood = decode_log_prob(z, x)
+    chex.assert_shape(log_likelihood, (x.shape[0],), custom_message="decode_log_prob(z, x) must return [B]")
+    return log_likelihood
 
 
 def elbo(
@@ -52,14 +70,14 @@ def elbo(
     Returns:
       `[B]`.
     """
-    mean, log_var = encode(x)
+    mean, log_var = _encode(encode, x)
     if num_samples == 1:
         # The common case: no sample axis, so XLA sees plain [B, ...] matmuls
         # (a vmap over a size-1 axis costs ~5% of a CPU train step in transposes).
-        reconstruction = decode_log_prob(reparameterize(rng, mean, log_var), x)
+        reconstruction = _decode(decode_log_prob, reparameterize(rng, mean, log_var), x)
     else:
         z = reparameterize(rng, mean, log_var, num_samples=num_samples)  # [S, B, L]
-        reconstruction = jnp.mean(jax.vmap(lambda z_s: decode_log_prob(z_s, x))(z), axis=0)
+        reconstruction = jnp.mean(jax.vmap(lambda z_s: _decode(decode_log_prob, z_s, x))(z), axis=0)
     return reconstruction - beta * gaussian_kl(mean, log_var)
 
 
@@ -90,11 +108,11 @@ def iwae_bound(
     chunk_size = num_samples if chunk_size is None else chunk_size
     if num_samples % chunk_size:
         raise ValueError(f"chunk_size {chunk_size} must divide num_samples {num_samples}")
-    mean, log_var = encode(x)
+    mean, log_var = _encode(encode, x)
 
     def log_weights(chunk_rng: Array) -> Array:  # [chunk, B]
         z = reparameterize(chunk_rng, mean, log_var, num_samples=chunk_size)
-        log_likelihood = jax.vmap(lambda z_s: decode_log_prob(z_s, x))(z)
+        log_likelihood = jax.vmap(lambda z_s: _decode(decode_log_prob, z_s, x))(z)
         log_prior = standard_normal_log_prob(z, event_ndims=1)
         log_posterior = normal_log_prob(z, mean, log_var, event_ndims=1)
         return log_likelihood + log_prior - log_posterior

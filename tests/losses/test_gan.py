@@ -55,7 +55,7 @@ def test_bad_kind_and_shape_raise():
         gan.discriminator_loss(REAL, FAKE, kind="vanilla")
     with pytest.raises(ValueError, match="least_squares"):
         gan.generator_loss(FAKE, kind="vanilla")
-    with pytest.raises(ValueError, match=r"\[B\] or \[B, 1\]"):
+    with pytest.raises(AssertionError, match=r"\[B\] or \[B, 1\]"):  # chex: a shape is a caller bug
         gan.generator_loss(jnp.zeros((4, 3)), kind="hinge")
 
 
