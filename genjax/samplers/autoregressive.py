@@ -19,12 +19,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 
 Array = jax.Array
 # (key, params [N, P]) -> values [N]; e.g. a Bernoulli or categorical draw.
 DimensionSampler = Callable[[Array, Array], Array]
+
+
+def _draw(sample_fn: DimensionSampler, key: Array, params: Array) -> Array:
+    """``sample_fn(key, params [N, P])``, checked to give one value per sample `[N]`."""
+    values = sample_fn(key, params)
+    chex.assert_shape(
+        values, (params.shape[0],), custom_message="sample_fn(rng, params [N, P]) must return [N]"
+    )
+    return values
 
 
 def sample_autoregressive(
@@ -47,16 +57,23 @@ def sample_autoregressive(
     Returns:
       `[N, D]` samples.
     """
+    chex.assert_rank(initial, 2, custom_message="initial must be [N, D]")
     num_samples, num_dims = initial.shape
     rows = jnp.arange(num_samples)
     if ordering is None:
         ordering = jnp.arange(num_dims)
-    ordering = jnp.broadcast_to(jnp.asarray(ordering), (num_samples, num_dims))
+    ordering = jnp.asarray(ordering)  # a list would read as several inputs to chex
+    chex.assert_shape(ordering, (..., num_dims), custom_message="ordering must be [D] or [N, D]")
+    ordering = jnp.broadcast_to(ordering, (num_samples, num_dims))
 
     def fill(i, x):
         dims = ordering[:, i]
-        params = params_fn(x)[rows, dims]  # [N, P]
-        values = sample_fn(jax.random.fold_in(rng, i), params)
+        all_params = params_fn(x)
+        chex.assert_shape(
+            all_params, (num_samples, num_dims, None), custom_message="params_fn must return [N, D, P]"
+        )
+        params = all_params[rows, dims]  # [N, P]
+        values = _draw(sample_fn, jax.random.fold_in(rng, i), params)
         return x.at[rows, dims].set(values.astype(x.dtype))
 
     return jax.lax.fori_loop(0, num_dims, fill, initial)
@@ -86,6 +103,7 @@ def sample_image_autoregressive(
     Returns:
       `[N, H, W, C]` samples.
     """
+    chex.assert_rank(initial, 4, custom_message="initial must be [N, H, W, C]")
     num_samples, height, width, channels = initial.shape
     rows = height if context_rows is None else min(context_rows + 1, height)
 
@@ -94,8 +112,12 @@ def sample_image_autoregressive(
         col, channel = rest // channels, rest % channels
         start = jnp.clip(row - rows + 1, 0, height - rows)
         window = jax.lax.dynamic_slice(x, (0, start, 0, 0), (num_samples, rows, width, channels))
-        params = params_fn(window)[:, row - start, col, channel]  # [N, P]
-        values = sample_fn(jax.random.fold_in(rng, d), params)
+        window_params = params_fn(window)
+        chex.assert_shape(
+            window_params, (*window.shape, None), custom_message="params_fn must return [N, h, W, C, P]"
+        )
+        params = window_params[:, row - start, col, channel]  # [N, P]
+        values = _draw(sample_fn, jax.random.fold_in(rng, d), params)
         return x.at[:, row, col, channel].set(values.astype(x.dtype))
 
     return jax.lax.fori_loop(0, height * width * channels, fill, initial)
@@ -117,12 +139,14 @@ def sample_autoregressive_incremental(
       state: the network's initial recurrent state or cache.
       initial: `[N, T]` array fixing the shape and dtype of the result.
     """
+    chex.assert_rank(initial, 2, custom_message="initial must be [N, T]")
     num_samples, num_steps = initial.shape
 
     def step(carry, t):
         state, previous = carry
         state, params = step_fn(state, previous, t)
-        value = sample_fn(jax.random.fold_in(rng, t), params).astype(initial.dtype)
+        chex.assert_shape(params, (num_samples, None), custom_message="step_fn must return (state, [N, P])")
+        value = _draw(sample_fn, jax.random.fold_in(rng, t), params).astype(initial.dtype)
         return (state, value), value
 
     start = jnp.zeros((num_samples,), initial.dtype)
@@ -132,6 +156,7 @@ def sample_autoregressive_incremental(
 
 def bernoulli_logit_sampler(rng: Array, logits: Array) -> Array:
     """`[N, 1]` logits -> `[N]` float 0/1 draws."""
+    chex.assert_shape(logits, (None, 1), custom_message="logits must be [N, 1]")
     return jax.random.bernoulli(rng, jax.nn.sigmoid(logits[:, 0])).astype(jnp.float32)
 
 

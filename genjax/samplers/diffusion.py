@@ -14,6 +14,7 @@ are in `genjax.diffusion`.
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,6 +52,7 @@ def ddpm_sample(
       x_0 `[N, ...]`.
     """
     check_variance(variance)
+    chex.assert_shape(x_T, (None, ...), custom_message="x_T must be a batch [N, ...]")
     num_samples = x_T.shape[0]
 
     def step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, None]:
@@ -106,6 +108,7 @@ def ddim_sample(
     Returns:
       x_0 `[N, ...]`.
     """
+    chex.assert_shape(x_T, (None, ...), custom_message="x_T must be a batch [N, ...]")
     timesteps = ddim_timesteps(schedule.num_steps, num_steps)
     num_samples = x_T.shape[0]
     alpha_bars_next = jnp.concatenate(
@@ -116,6 +119,9 @@ def ddim_sample(
         t, alpha_bar_next, key = inputs
         t_vec = jnp.full((num_samples,), t, jnp.int32)
         eps = eps_fn(x, t_vec)
+        chex.assert_equal_shape(
+            [eps, x], custom_message="eps_fn(x_t, t) must return an array shaped like x_t"
+        )
         x0 = predict_x0(x, t_vec, eps, schedule)
         if clip_denoised:
             x0 = jnp.clip(x0, -1.0, 1.0)

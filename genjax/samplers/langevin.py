@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,6 +53,18 @@ def _clip_per_example(grad: Array, max_norm: Scalar) -> Array:
 def _check_steps(num_steps: int, name: str = "num_steps") -> None:
     if not isinstance(num_steps, (int, np.integer)) or num_steps < 0:
         raise ValueError(f"{name} must be a non-negative int, got {num_steps!r}")
+
+
+def _check_chains(x0: Array, **scalars: Scalar | None) -> None:
+    """x0 is a batch of chains `[N, ...]`; each named option is None or one scalar for all chains."""
+    chex.assert_shape(x0, (None, ...), custom_message="x0 must be a batch of chains [N, ...]")
+    for name, value in scalars.items():
+        if value is not None:
+            chex.assert_rank(value, 0, custom_message=f"{name} must be a scalar")
+
+
+def _check_like(value: Array, x: Array, what: str) -> None:
+    chex.assert_equal_shape([value, x], custom_message=f"{what} must return an array shaped like x")
 
 
 def langevin(
@@ -86,11 +99,13 @@ def langevin(
     """
     _check_steps(num_steps)
     x0 = jnp.asarray(x0)
+    _check_chains(x0, step_size=step_size, noise_scale=noise_scale, grad_clip=grad_clip)
     eps = jnp.asarray(step_size, x0.dtype)
     noise_std = jnp.sqrt(2.0 * eps) if noise_scale is None else jnp.asarray(noise_scale, x0.dtype)
 
     def step(x, key):
         grad = grad_log_prob(x)
+        _check_like(grad, x, "grad_log_prob(x)")
         if grad_clip is not None:
             grad = _clip_per_example(grad, grad_clip)
         z = jax.random.normal(key, x.shape, x.dtype)
@@ -108,6 +123,7 @@ def _log_prob_and_grad(log_prob: Callable[[Array], Array], x: Array) -> tuple[Ar
 
     def total(y):
         values = log_prob(y)
+        chex.assert_shape(values, (y.shape[0],), custom_message="log_prob(x) must return [N], one per chain")
         return jnp.sum(values), values
 
     (_, values), grad = jax.value_and_grad(total, has_aux=True)(x)
@@ -157,6 +173,7 @@ def mala(
     """
     _check_steps(num_steps)
     x0 = jnp.asarray(x0)
+    _check_chains(x0, step_size=step_size)
     eps = jnp.asarray(step_size, x0.dtype)
     noise_std = jnp.sqrt(2.0 * eps)
 
@@ -221,9 +238,10 @@ def annealed_langevin(
     """
     _check_steps(steps_per_sigma, "steps_per_sigma")
     x0 = jnp.asarray(x0)
+    _check_chains(x0, step_size=step_size, noise_scale=noise_scale)
     sigmas = jnp.asarray(sigmas, x0.dtype)
-    if sigmas.ndim != 1 or sigmas.shape[0] == 0:
-        raise ValueError(f"sigmas must have shape [L] with L >= 1, got {sigmas.shape}")
+    chex.assert_rank(sigmas, 1, custom_message="sigmas must have shape [L] with L >= 1")
+    chex.assert_axis_dimension_gteq(sigmas, 0, 1, custom_message="sigmas must have shape [L] with L >= 1")
     num_examples = x0.shape[0]
     sigma_last = sigmas[-1]
     level_eps = jnp.asarray(step_size, x0.dtype) * jnp.square(sigmas / sigma_last)
@@ -240,6 +258,7 @@ def annealed_langevin(
     def step(x, inputs):
         key, sigma, eps, noise_std = inputs
         score = score_fn(x, jnp.full((num_examples,), sigma, x.dtype))
+        _check_like(score, x, "score_fn(x, sigma)")
         z = jax.random.normal(key, x.shape, x.dtype)
         return x + eps * score + noise_std * z, None
 

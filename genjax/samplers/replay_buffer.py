@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -25,7 +26,9 @@ class ReplayBuffer(NamedTuple):
 
 def replay_buffer_init(initial: Array) -> ReplayBuffer:
     """A buffer holding ``initial`` (`[N, ...]`, typically noise) as its N chains."""
-    return ReplayBuffer(samples=jnp.asarray(initial))
+    initial = jnp.asarray(initial)
+    chex.assert_shape(initial, (None, ...), custom_message="initial must be a batch of chain states [N, ...]")
+    return ReplayBuffer(samples=initial)
 
 
 def replay_buffer_sample(
@@ -58,8 +61,11 @@ def replay_buffer_sample(
       chain still carries its index, so its end replaces that buffer slot.
     """
     num_chains = buffer.samples.shape[0]
-    if fresh.shape != (batch_size, *buffer.samples.shape[1:]):
-        raise ValueError(f"fresh has shape {fresh.shape}, expected {(batch_size, *buffer.samples.shape[1:])}")
+    chex.assert_shape(
+        fresh,
+        (batch_size, *buffer.samples.shape[1:]),
+        custom_message="fresh must be [batch_size, ...] like a chain",
+    )
     index_rng, reinit_rng = jax.random.split(rng)
     if batch_size <= num_chains:
         indices = jax.random.choice(index_rng, num_chains, (batch_size,), replace=False)
@@ -81,5 +87,11 @@ def replay_buffer_update(buffer: ReplayBuffer, indices: Array, new_samples: Arra
     Returns:
       The updated buffer (a new value; the input is not modified).
     """
+    chex.assert_rank(indices, 1, custom_message="indices must be [batch]")
+    chex.assert_shape(
+        new_samples,
+        (indices.shape[0], *buffer.samples.shape[1:]),
+        custom_message="new_samples must be [batch, ...], one stored state per index",
+    )
     new_samples = jax.lax.stop_gradient(new_samples).astype(buffer.samples.dtype)
     return ReplayBuffer(samples=buffer.samples.at[indices].set(new_samples))
