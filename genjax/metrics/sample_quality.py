@@ -36,6 +36,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,11 +56,17 @@ _COVERAGE_CHUNK = 65_536
 def _as_matrix(x: ArrayLike) -> Array:
     """`[N, ...]` -> `[N, D]` floating array (integers become float32)."""
     x = jnp.asarray(x)
-    if x.ndim == 0:
-        raise ValueError("expected a batch of samples [N, ...], got a scalar")
+    chex.assert_shape(x, (None, ...), custom_message="expected a batch of samples [N, ...]")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
     return x.reshape(x.shape[0], -1)
+
+
+def _check_features(x: Array, y: Array) -> None:
+    """`[N, D]` and `[M, D]`: the same number of features D."""
+    chex.assert_equal_shape_suffix(
+        [x, y], 1, custom_message="x and y must have the same number of features (after flattening)"
+    )
 
 
 def _squared_distances(x: Array, y: Array) -> Array:
@@ -88,8 +95,11 @@ def rbf_kernel(x: ArrayLike, y: ArrayLike, *, bandwidth: float | Sequence[float]
       `[N, M]` kernel values (in ``(0, H]``).
     """
     x, y = _as_matrix(x), _as_matrix(y)
+    _check_features(x, y)
+    bandwidth = jnp.asarray(bandwidth)
+    chex.assert_rank(bandwidth, {0, 1}, custom_message="bandwidth must be a scalar or [H]")
     sq_dist = _squared_distances(x, y)
-    bandwidths = jnp.reshape(jnp.asarray(bandwidth, sq_dist.dtype), (-1,))
+    bandwidths = jnp.reshape(bandwidth.astype(sq_dist.dtype), (-1,))
     # A python loop over the (static) number of bandwidths avoids an [N, M, H] intermediate.
     return sum(jnp.exp(-sq_dist / (2.0 * bandwidths[i] ** 2)) for i in range(bandwidths.shape[0]))
 
@@ -121,6 +131,7 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike) -> Array:
       a scalar (0-d array) bandwidth h.
     """
     x, y = _as_matrix(x), _as_matrix(y)
+    _check_features(x, y)
     pooled = jnp.concatenate(
         [_strided_subsample(x, _MEDIAN_SUBSAMPLE), _strided_subsample(y, _MEDIAN_SUBSAMPLE)]
     )
@@ -220,8 +231,7 @@ def mmd(
       and the flags fixed) and is differentiable in ``x`` and ``y``.
     """
     x, y = _as_matrix(x), _as_matrix(y)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must have the same number of features, got {x.shape} and {y.shape}")
+    _check_features(x, y)
     num_x, num_y = x.shape[0], y.shape[0]
     if unbiased and min(num_x, num_y) < 2:
         raise ValueError(f"the unbiased MMD needs at least 2 samples of each, got {num_x} and {num_y}")
@@ -298,12 +308,14 @@ def mode_coverage(
       "counts": [K] int64 numpy array of high-quality samples per mode, "mode_kl": float}``.
     """
     samples = np.asarray(samples, np.float64)
-    samples = samples.reshape(samples.shape[0], -1) if samples.ndim else samples
     centers = np.asarray(centers, np.float64)
-    if samples.ndim != 2 or samples.shape[0] == 0:
-        raise ValueError(f"samples must be a non-empty batch [N, ...], got shape {samples.shape}")
-    if centers.ndim != 2 or centers.shape[1] != samples.shape[1]:
-        raise ValueError(f"centers must be [K, {samples.shape[1]}], got shape {centers.shape}")
+    message = "samples must be a non-empty batch [N, ...]"
+    chex.assert_shape(samples, (None, ...), custom_message=message)
+    chex.assert_axis_dimension_gteq(samples, 0, 1, custom_message=message)
+    samples = samples.reshape(samples.shape[0], -1)
+    chex.assert_shape(
+        centers, (None, samples.shape[1]), custom_message="centers must be [K, D], D as the samples"
+    )
     if min_count < 1:
         raise ValueError(f"min_count must be at least 1, got {min_count}")
     num_modes = centers.shape[0]
