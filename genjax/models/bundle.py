@@ -44,6 +44,10 @@ class GenerativeModel:
         (model_state, batch)``, run at the start of every train step before any
         loss: it may advance the chains with the current parameters and add
         entries to the batch (e.g. ``"x_model"``) that the losses read.
+      convolutional: the networks run convolutions; on the CPU backend the loop then
+        steps from the host (XLA:CPU runs convolutions inside a while loop ~10x slower).
+        Each family declares it from its architecture; a test checks it against the
+        loss's jaxpr.
     """
 
     init: Callable[[Array, Batch], Params]
@@ -54,6 +58,7 @@ class GenerativeModel:
     eval_metrics: Callable[[Params, Batch, Array], dict[str, Array]] | None = None
     init_model_state: Callable[[Array, Batch], Any] | None = None
     advance_model_state: Callable[[Params, Any, Batch, Array], tuple[Any, Batch]] | None = None
+    convolutional: bool = False
 
     @property
     def players(self) -> tuple[str, ...]:

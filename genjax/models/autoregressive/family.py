@@ -33,6 +33,7 @@ import numpy as np
 
 from genjax import samplers
 from genjax.errors import ConfigError
+from genjax.models import precision
 from genjax.models.autoregressive import outputs
 from genjax.models.autoregressive.networks import (
     ARCHITECTURES,
@@ -48,6 +49,10 @@ from genjax.spec import DataSpec
 Array = jax.Array
 
 __all__ = ["ARCHITECTURES", "build", "exact_kl"]
+
+BF16_ARCHITECTURES = ARCHITECTURES  # those whose networks compute in bfloat16 (train.compute_dtype)
+# Masked convolutions; WaveNet runs its kernel-2 convolutions as Dense layers.
+CONVOLUTIONAL = ("pixelcnn", "gated_pixelcnn")
 
 
 def _output_name(m: ml_collections.ConfigDict, levels: int | None, tokens: bool) -> str:
@@ -88,6 +93,11 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         )
     num_dims = math.prod(element_shape)
     network = build_network(m, element_shape, output.num_params, levels if tokens else None)
+    # Training may run the network bfloat16: its outputs return to float32 before the output
+    # distribution, which stays normalised. log_prob, eval_metrics and sample stay float32.
+    train_precision = precision.policy(
+        config, family="autoregressive", architecture=m.architecture, supported=BF16_ARCHITECTURES
+    )
 
     def targets(x: Array) -> Array:
         """Data values -> what the output distribution scores (classes for discrete outputs)."""
@@ -113,9 +123,13 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def flat(x: Array) -> Array:
         return x.reshape(x.shape[0], num_dims)
 
-    def log_prob_under_mask(params: Params, batch: Batch, mask_index) -> Array:
+    def log_prob_under_mask(
+        params: Params, batch: Batch, mask_index, policy: precision.Precision = precision.FLOAT32
+    ) -> Array:
+        """`[B]` exact log p(x) in nats; under a bfloat16 ``policy`` the network runs bfloat16 and
+        its output parameters come back float32 before the (normalised) output distribution."""
         x = flat(batch["x"])
-        out = network.apply(params["model"], inputs(x), batch.get("label"), mask_index)
+        out = policy.apply(network.apply, params["model"], inputs(x), batch.get("label"), mask_index)
         return jnp.sum(output.log_prob(out, targets(x)), axis=-1)
 
     def init(rng: Array, batch: Batch) -> Params:
@@ -130,7 +144,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def loss(params: Params, batch: Batch, rng: Array):
         # Order-/connectivity-agnostic training: one random mask per minibatch.
         mask_index = jax.random.randint(rng, (), 0, network.num_masks)
-        nll = masked_mean(-log_prob_under_mask(params, batch, mask_index), batch)
+        nll = masked_mean(-log_prob_under_mask(params, batch, mask_index, train_precision), batch)
         return nll, {"nll": nll}
 
     def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
@@ -202,6 +216,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         log_prob=model_log_prob,
         element_shape=element_shape,
         eval_metrics=eval_metrics if (network.num_masks > 1 or tokens) else None,
+        convolutional=m.architecture in CONVOLUTIONAL,
     )
 
 

@@ -24,4 +24,4 @@ class FVSBN(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (num_dims,))
         # Row d of the strictly lower-triangular mask sees inputs i < d only.
         mask = np.tril(np.ones((num_dims, num_dims), np.float32), k=-1)
-        return x @ (kernel * mask).T + bias
+        return x @ (kernel * mask.astype(kernel.dtype)).T + bias

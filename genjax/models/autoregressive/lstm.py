@@ -53,8 +53,8 @@ class LSTM(nn.Module):
         self.cells = [nn.OptimizedLSTMCell(self.features) for _ in range(self.num_layers)]
         self.head = nn.Dense(self.num_params)
 
-    def _zero_carry(self, batch_size: int) -> Carry:
-        zeros = jnp.zeros((batch_size, self.features), jnp.float32)
+    def _zero_carry(self, batch_size: int, dtype=jnp.float32) -> Carry:
+        zeros = jnp.zeros((batch_size, self.features), dtype)
         return zeros, zeros
 
     def __call__(self, x: Array) -> Array:
@@ -62,7 +62,7 @@ class LSTM(nn.Module):
         batch = x.shape[0]
         h = self.inputs(x)  # [B, T, F], slot t = x[t-1]
         for cell in self.cells:
-            _, h = _scan_over_time(cell, self._zero_carry(batch), h)
+            _, h = _scan_over_time(cell, self._zero_carry(batch, h.dtype), h)
         return self.head(h)
 
     def initial_state(self, batch_size: int, num_steps: int) -> tuple[Carry, ...]:

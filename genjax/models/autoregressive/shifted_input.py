@@ -11,6 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.precision import compute_dtype_of
+
 Array = jax.Array
 
 
@@ -36,7 +38,7 @@ class ShiftedInput(nn.Module):
     def encode(self, x: Array) -> Array:
         """`x [...] -> [..., features]` (float scalars or integer token ids)."""
         if self.vocab_size is None:
-            return self.encoder(x.astype(jnp.float32)[..., None])
+            return self.encoder(x.astype(compute_dtype_of(x))[..., None])  # bfloat16 stays bfloat16
         return self.encoder(x.astype(jnp.int32))
 
     def __call__(self, x: Array) -> Array:

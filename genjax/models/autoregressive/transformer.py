@@ -45,7 +45,7 @@ class CausalSelfAttention(nn.Module):
         """`h [..., F]` -> query, key, value, each `[..., heads, head_dim]` (pre-scaled query)."""
         q, k, v = jnp.split(self.qkv(h), 3, axis=-1)
         shape = (*h.shape[:-1], self.num_heads, self.head_dim)
-        return q.reshape(shape) / np.sqrt(self.head_dim), k.reshape(shape), v.reshape(shape)
+        return q.reshape(shape) / float(np.sqrt(self.head_dim)), k.reshape(shape), v.reshape(shape)
 
     def __call__(self, h: Array) -> Array:
         """`h [B, T, F]` -> `[B, T, F]`; position t attends to positions <= t."""

@@ -33,8 +33,9 @@ from genjax import fields
 from genjax.diffusion import cosine_betas, linear_betas, make_schedule
 from genjax.errors import ConfigError
 from genjax.losses.diffusion import ddpm_loss, ddpm_variational_bound
+from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
-from genjax.models.networks.denoiser import make_network
+from genjax.models.networks.denoiser import ARCHITECTURES, make_network
 from genjax.samplers.diffusion import ddim_sample, ddpm_sample
 from genjax.spec import DataSpec
 
@@ -81,6 +82,10 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     element_shape = spec.element_shape
     num_levels = spec.num_levels  # None: continuous data, used as they are
     network = make_network(m, element_shape)
+    # The eps-network runs bfloat16 in training; the squared error, the bound and sampling stay float32.
+    train_precision = precision.policy(
+        config, family="ddpm", architecture=m.architecture, supported=ARCHITECTURES
+    )
     schedule = make_schedule(make_betas(m))
     bound_timesteps = config.get("eval", {}).get("bound_timesteps", 0) or None
     # The bound judges the very model the sampler draws from, clipping included.
@@ -89,9 +94,12 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def to_model(x: Array) -> Array:
         return 2.0 * x - 1.0 if num_levels else x
 
-    def eps_fn_of(params: Params, rng: Array | None = None):
+    def eps_fn_of(params: Params, rng: Array | None = None, policy: precision.Precision = precision.FLOAT32):
+        """eps(x_t, t) `[N, ...]`; under ``policy`` the network runs bfloat16 (t stays float32)."""
+        variables = policy.cast(params["denoiser"])
+
         def eps_fn(x_t: Array, t: Array) -> Array:
-            return network.apply(params["denoiser"], x_t, t.astype(jnp.float32), rng)
+            return policy.output(network.apply(variables, policy.cast(x_t), t.astype(jnp.float32), rng))
 
         return eps_fn
 
@@ -101,7 +109,8 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
 
     def loss(params: Params, batch: Batch, rng: Array):
         net_key, loss_key = jax.random.split(rng)
-        values = ddpm_loss(loss_key, eps_fn_of(params, net_key), to_model(batch["x"]), schedule)
+        eps_fn = eps_fn_of(params, net_key, train_precision)
+        values = ddpm_loss(loss_key, eps_fn, to_model(batch["x"]), schedule)
         return masked_mean(values, batch), {}
 
     def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
@@ -145,4 +154,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         log_prob=log_prob if num_levels else None,
         element_shape=element_shape,
         eval_metrics=eval_metrics,
+        convolutional=m.architecture == "unet",
     )

@@ -35,6 +35,7 @@ from genjax import fields
 from genjax.errors import ConfigError
 from genjax.losses.ebm import contrastive_divergence, nce_loss
 from genjax.losses.score import exact_score_matching, sliced_score_matching
+from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.mlps import EnergyMLP
 from genjax.samplers.langevin import langevin, mala
@@ -81,6 +82,9 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     element_shape = spec.element_shape
     images = spec.num_levels is not None
     net = EnergyMLP(hidden=tuple(m.hidden), activation=m.get("activation", "silu"))
+    # float32 only: Langevin chains and score matching follow grad_x E, which bfloat16 would
+    # quantise to ~3 significant digits, and the quadrature log_prob normalises exp(-E).
+    precision.policy(config, family="ebm", architecture="mlp", supported=())
     learns_log_z = m.objective == "nce"
 
     def energy_fn_of(params: Params):
@@ -206,4 +210,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         eval_metrics=eval_metrics,
         init_model_state=init_model_state if uses_chains and m.chains != "short_run" else None,
         advance_model_state=advance_model_state if uses_chains else None,
+        convolutional=False,  # an MLP energy
     )

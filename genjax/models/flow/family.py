@@ -40,6 +40,7 @@ import ml_collections
 
 from genjax import bijections, distributions, losses, metrics
 from genjax.errors import ConfigError
+from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.flow.autoregressive import IAF, MAF
 from genjax.models.flow.bijector import Bijector, Chain, Flatten, Reverse
@@ -55,6 +56,7 @@ ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
 BASES = ("normal", "logistic")
 PREPROCESSING = ("none", "logit", "center")
 SCALE_FNS = ("tanh", "sigmoid", "exp")
+MULTISCALE = ("realnvp", "glow")  # convolutional multi-scale models on images
 
 
 def _vector_flow(m: ml_collections.ConfigDict) -> list[Bijector]:
@@ -165,6 +167,9 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     num_dims = math.prod(element_shape)
     num_levels = spec.num_levels if config.data.dequantize else None
     flow = make_flow(m, element_shape)
+    # Exact likelihoods: the change of variables needs the inverse and log-det at float32, so no
+    # architecture runs bfloat16 (an approximate inverse would make sample and log_prob disagree).
+    precision.policy(config, family="flow", architecture=m.architecture, supported=())
 
     def base_log_prob(z: Array) -> Array:
         if m.base == "logistic":
@@ -221,6 +226,8 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         sample=sample,
         log_prob=log_prob,
         element_shape=element_shape,
+        # Multi-scale RealNVP and Glow run convolutional conditioners on images.
+        convolutional=m.architecture in MULTISCALE and len(element_shape) == 3,
     )
 
 

@@ -40,6 +40,7 @@ from genjax.errors import ConfigError
 from genjax.fields import choice, number
 from genjax.losses import fgan as fgan_losses
 from genjax.losses import gan as gan_losses
+from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params
 from genjax.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.models.gan.mlp import MLPDiscriminator, MLPGenerator
@@ -104,6 +105,10 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     element_shape = spec.element_shape
     in_unit_range = spec.num_levels is not None  # pixel data is scaled to [0, 1]
     generator, discriminator, flat = _networks(m, element_shape, in_unit_range)
+    # Both players run bfloat16 in training (their costs and penalties stay float32); sampling is float32.
+    train_precision = precision.policy(
+        config, family="gan", architecture=m.architecture, supported=ARCHITECTURES
+    )
 
     def to_data(flat_or_image: Array) -> Array:
         out = flat_or_image.reshape(-1, *element_shape)
@@ -113,11 +118,13 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def to_critic(x: Array) -> Array:
         return x.reshape(x.shape[0], -1) if flat else x
 
-    def generate(generator_params, z: Array) -> Array:
-        return to_data(generator.apply(generator_params, z))
+    def generate(generator_params, z: Array, policy: precision.Precision = train_precision) -> Array:
+        """Generator outputs `[N, *element_shape]`, float32 (computed bfloat16 under a mixed policy)."""
+        return to_data(policy.apply(generator.apply, generator_params, z))
 
     def critic(discriminator_params, x: Array) -> Array:
-        return discriminator.apply(discriminator_params, to_critic(x))
+        """Critic logits `[N]` or `[N, 1]`, float32; the critic runs in the training compute dtype."""
+        return train_precision.apply(discriminator.apply, discriminator_params, to_critic(x))
 
     def latents(rng: Array, num: int) -> Array:
         return jax.random.normal(rng, (num, m.latent_dim))
@@ -191,7 +198,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
 
     def sample(params: Params, rng: Array, num_samples: int) -> Array:
         """`[N, *element_shape]` generator samples (drawn as one batch: batch statistics see all N)."""
-        return generate(params["generator"], latents(rng, num_samples))
+        return generate(params["generator"], latents(rng, num_samples), precision.FLOAT32)
 
     return GenerativeModel(
         init=init,
@@ -199,4 +206,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         sample=sample,
         log_prob=None,
         element_shape=element_shape,
+        convolutional=m.architecture == "dcgan",
     )

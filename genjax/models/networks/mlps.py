@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from genjax.models.networks.embeddings import sinusoidal_embedding
 from genjax.models.networks.layers import MLP, activation
+from genjax.models.precision import compute_dtype_of
 
 Array = jax.Array
 
@@ -70,7 +71,8 @@ class NoiseConditionalMLP(nn.Module):
             raise ValueError("NoiseConditionalMLP needs at least one hidden layer to condition")
         act = activation(self.activation)
         cond = jnp.broadcast_to(jnp.asarray(cond, jnp.float32), (x.shape[0],))
-        code = sinusoidal_embedding(cond, self.embedding_dim)
+        # The code is computed in float32 (cond may be a timestep up to 1000), then joins x's dtype.
+        code = sinusoidal_embedding(cond, self.embedding_dim).astype(compute_dtype_of(x))
         embedding = act(nn.Dense(self.embedding_dim, name="embed")(code))
         h = x.reshape(x.shape[0], -1)
         for index, width in enumerate(self.hidden):

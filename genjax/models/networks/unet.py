@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.models.networks.embeddings import sinusoidal_embedding
+from genjax.models.precision import compute_dtype_of
 
 Array = jax.Array
 EPSILON = 1e-6  # GroupNorm's epsilon, as in Ho et al.'s code
@@ -123,6 +124,9 @@ def check_image_size(height: int, width: int, channel_mults: Sequence[int]) -> N
 class UNet(nn.Module):
     """(x `[B, H, W, C]`, cond `[B]` float) -> `[B, H, W, out_channels or C]`.
 
+    Computes in x's floating dtype (non-float x: float32), with the parameters as given: pass
+    bfloat16 x and bfloat16 parameters for mixed precision (`genjax.models.precision`).
+
     Attributes:
       channels: base width ch; level l has ch * channel_mults[l] channels.
       channel_mults: one multiplier per resolution level (H halves between levels).
@@ -145,10 +149,12 @@ class UNet(nn.Module):
     def __call__(self, x: Array, cond: Array, *, train: bool = False) -> Array:
         mults, groups = tuple(self.channel_mults), self.num_groups
         check_image_size(x.shape[1], x.shape[2], mults)
-        x = jnp.asarray(x, jnp.float32)
+        x = jnp.asarray(x)
+        x = x.astype(compute_dtype_of(x))  # float32, or bfloat16 under mixed precision
         cond = jnp.broadcast_to(jnp.asarray(cond, jnp.float32), (x.shape[0],))
+        # The code of cond is computed in float32 (t up to 1000 needs it), then joins x's dtype.
         temb = nn.Dense(4 * self.channels, kernel_init=default_init, name="temb_0")(
-            sinusoidal_embedding(cond, self.channels)
+            sinusoidal_embedding(cond, self.channels).astype(x.dtype)
         )
         temb = nn.Dense(4 * self.channels, kernel_init=default_init, name="temb_1")(nn.silu(temb))
 

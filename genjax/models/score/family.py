@@ -35,8 +35,9 @@ import ml_collections
 from genjax import fields
 from genjax.errors import ConfigError
 from genjax.losses.score import denoising_score_matching, sliced_score_matching
+from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
-from genjax.models.networks.denoiser import make_network
+from genjax.models.networks.denoiser import ARCHITECTURES, make_network
 from genjax.samplers.langevin import annealed_langevin, geometric_sigmas
 from genjax.spec import DataSpec
 
@@ -64,16 +65,26 @@ def per_example(values: Array, x: Array) -> Array:
     return values.reshape(-1, *([1] * (x.ndim - 1)))
 
 
-def score_function(network, variables, *, scale_by_sigma: bool, rng: Array | None = None):
+def score_function(
+    network,
+    variables,
+    *,
+    scale_by_sigma: bool,
+    rng: Array | None = None,
+    policy: precision.Precision = precision.FLOAT32,
+):
     """``score_fn(x [N, ...], sigma [N]) -> [N, ...]`` from the noise-conditional network.
 
     With ``scale_by_sigma`` the network's output is divided by sigma (Song and
     Ermon 2020's technique 3): the true score of data noised at sigma scales as
-    1/sigma, so the network only has to learn a unit-scale direction.
+    1/sigma, so the network only has to learn a unit-scale direction. Under a
+    bfloat16 ``policy`` the network computes in bfloat16 (log sigma stays float32)
+    and the score comes back float32.
     """
+    variables = policy.cast(variables)
 
     def score_fn(x: Array, sigma: Array) -> Array:
-        out = network.apply(variables, x, jnp.log(sigma), rng)
+        out = policy.output(network.apply(variables, policy.cast(x), jnp.log(sigma), rng))
         return out / per_example(sigma, x) if scale_by_sigma else out
 
     return score_fn
@@ -86,10 +97,18 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     element_shape = spec.element_shape
     images = spec.num_levels is not None  # pixel data are scaled to [0, 1]
     network = make_network(m, element_shape)
+    # The score network runs bfloat16 in training; the objectives, evaluation and sampling stay float32.
+    train_precision = precision.policy(
+        config, family="score", architecture=m.architecture, supported=ARCHITECTURES
+    )
     sigmas = geometric_sigmas(float(m.sigma_max), float(m.sigma_min), int(m.num_sigmas))
 
-    def score_fn_of(params: Params, rng: Array | None = None):
-        return score_function(network, params["score"], scale_by_sigma=m.scale_by_sigma, rng=rng)
+    def score_fn_of(
+        params: Params, rng: Array | None = None, policy: precision.Precision = precision.FLOAT32
+    ):
+        return score_function(
+            network, params["score"], scale_by_sigma=m.scale_by_sigma, rng=rng, policy=policy
+        )
 
     def init(rng: Array, batch: Batch) -> Params:
         x = batch["x"]
@@ -98,7 +117,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def objective(params: Params, x: Array, rng: Array) -> Array:
         """Per-example loss `[B]` at noise levels drawn uniformly from ``sigmas``."""
         net_key, loss_key = jax.random.split(rng)
-        score_fn = score_fn_of(params, net_key)
+        score_fn = score_fn_of(params, net_key, train_precision)
         if m.objective == "dsm":
             return denoising_score_matching(loss_key, score_fn, x, sigmas, weighting=m.weighting)
         level_key, noise_key, projection_key = jax.random.split(loss_key, 3)
@@ -147,4 +166,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         log_prob=None,
         element_shape=element_shape,
         eval_metrics=eval_metrics,
+        convolutional=m.architecture == "unet",
     )

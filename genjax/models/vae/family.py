@@ -26,6 +26,7 @@ import ml_collections
 
 from genjax import distributions, losses
 from genjax.errors import ConfigError
+from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.layers import MLP, ConvDownsampler, ConvUpsampler
 from genjax.spec import DataSpec
@@ -140,6 +141,8 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     element_shape = spec.element_shape
     validate(config, element_shape, spec.num_levels)
     m = config.model
+    # Both networks run bfloat16; the bounds, the KL and the likelihood stay float32.
+    train_precision = precision.policy(config, family="vae", architecture=m.network, supported=NETWORKS)
     module = VAE(
         element_shape=element_shape,
         latent_dim=m.latent_dim,
@@ -152,11 +155,12 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     num_eval_samples = config.eval.num_importance_samples
     eval_chunk = _largest_divisor_at_most(num_eval_samples, config.eval.get("importance_chunk_size", 100))
 
-    def networks(vae_params):
-        encode = functools.partial(module.apply, vae_params, method=VAE.encode)
+    def networks(vae_params, policy: precision.Precision = precision.FLOAT32):
+        """(encode, decode_log_prob), the networks run under ``policy`` (float32 outside training)."""
+        encode = functools.partial(policy.apply, module.apply, vae_params, method=VAE.encode)
 
         def decode_log_prob(z: Array, x: Array) -> Array:
-            location = module.apply(vae_params, z, method=VAE.decode)
+            location = policy.apply(module.apply, vae_params, z, method=VAE.decode)
             return likelihood_log_prob(x, location, vae_params["params"]["log_scale"])
 
         return encode, decode_log_prob
@@ -164,19 +168,19 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def init(rng: Array, batch: Batch) -> Params:
         return {"model": module.init(rng, batch["x"])}
 
-    def encoded_once(params: Params, x: Array):
+    def encoded_once(params: Params, x: Array, policy: precision.Precision = precision.FLOAT32):
         """The networks, with the encoder's output for ``x`` computed once and reused.
 
         The bounds call ``encode(x)`` themselves and the KL metric needs the same
         posterior, so both read this one result.
         """
-        encode, decode_log_prob = networks(params["model"])
+        encode, decode_log_prob = networks(params["model"], policy)
         posterior = encode(x)
         return (lambda _: posterior), decode_log_prob, posterior
 
     def loss(params: Params, batch: Batch, rng: Array):
         x = batch["x"]
-        encode, decode_log_prob, posterior = encoded_once(params, x)
+        encode, decode_log_prob, posterior = encoded_once(params, x, train_precision)
         if m.objective == "iwae":
             bound = losses.iwae_bound(rng, encode, decode_log_prob, x, num_samples=m.num_train_samples)
         else:
@@ -219,4 +223,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         log_prob=log_prob,
         eval_metrics=eval_metrics,
         element_shape=element_shape,
+        convolutional=m.network == "conv",
     )
