@@ -91,6 +91,11 @@ def init_train_state(
     )
 
 
+def _global_norm(tree) -> Array:
+    """The L2 norm of all leaves together, accumulated in float32."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(leaf.astype(jnp.float32))) for leaf in jax.tree.leaves(tree)))
+
+
 def _micro_batches(batch: Batch, num_micro: int) -> Batch:
     """`[B, ...]` -> `[k, B/k, ...]`, micro-batch j = rows j, j + k, j + 2k, ...
 
@@ -142,7 +147,7 @@ def make_single_step(
             (loss, aux), grads = value_and_grad(player, params, params[player], batch, rng)
             updates, opt_state = optimizers[player].update(grads, opt_state, params[player])
             new_params = optax.apply_updates(params[player], updates)
-            return new_params, opt_state, loss, aux, optax.global_norm(grads)
+            return new_params, opt_state, loss, aux, _global_norm(grads)
 
         def micro_step(carry, inputs):
             theta, inner_state, grad_sum = carry
@@ -164,7 +169,7 @@ def make_single_step(
         )
         mean_grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
         aux = jax.tree.map(lambda v: jnp.mean(v, axis=0), auxes)
-        return theta, opt_state, jnp.mean(losses), aux, optax.global_norm(mean_grads)
+        return theta, opt_state, jnp.mean(losses), aux, _global_norm(mean_grads)
 
     def single_step(state: TrainState, batch: Batch):
         base_key = step_key(seed, state.step, PURPOSE_LOSS)

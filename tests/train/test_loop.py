@@ -1,7 +1,13 @@
-"""The loop end to end: smoke run, bit-exact resume in a new process, divergence stop."""
+"""The loop end to end: smoke run, bit-exact resume in a new process, SIGTERM, divergence stop."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -12,6 +18,7 @@ from genjax.train import train_and_evaluate
 from genjax.train.checkpoint import Checkpointer, load_config
 from genjax.train.logging import read_metrics
 from genjax.train.restore import restore_from_workdir
+from tests.conftest import REPO
 
 
 def smoke_config(**train):
@@ -32,7 +39,8 @@ def test_smoke_run_writes_everything(tmp_path):
     assert load_config(tmp_path).model.name == "vae"
     assert Checkpointer(tmp_path).latest_step() == config.train.num_steps
     records = read_metrics(tmp_path)
-    assert {r["split"] for r in records} == {"train", "test"}
+    assert {r["split"] for r in records} == {"train", "validation", "test"}
+    assert results["selection/step"] == 20  # the smoke run's best validation NLL is its last
     assert [r["step"] for r in records if r["split"] == "train"] == [10, 20]
     assert list((tmp_path / "samples").glob("*.png"))
     assert list((tmp_path / "tensorboard").iterdir())
@@ -67,8 +75,7 @@ def test_resume_in_a_new_process_is_bit_exact(run, tmp_path):
     assert "resumed from step 15" in rest.stdout
     a, b = _params(straight), _params(resumed)
     assert int(a.step) == int(b.step) == 30
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(x, y)
+    chex.assert_trees_all_equal(a, b)
     # The metrics of the resumed run continue the straight run's exactly.
     train_a = [r for r in read_metrics(straight) if r["split"] == "train"]
     train_b = [r for r in read_metrics(resumed) if r["split"] == "train"]
@@ -86,9 +93,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"non-finite loss .* at step 1\d"):
         train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
     assert Checkpointer(tmp_path).latest_step() == 10
-    after = _params(tmp_path)
-    for x, y in zip(jax.tree.leaves(good), jax.tree.leaves(after), strict=True):
-        np.testing.assert_array_equal(x, y)
+    chex.assert_trees_all_equal(good, _params(tmp_path))
 
 
 @pytest.mark.subprocess
@@ -105,3 +110,41 @@ def test_evaluate_and_sample_binaries(run, tmp_path):
     )
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_sigterm_checkpoints_exits_zero_and_the_resume_is_bit_exact(run, tmp_path):
+    preempted, straight = tmp_path / "preempted", tmp_path / "straight"
+    flags = ["--config.train.log_every=5", "--config.train.eval_every=0", "--config.train.checkpoint_every=0"]
+    flags += ["--config.train.sample_every=0"]
+    env = {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", "--config=experiments/configs/vae.py:smoke"]
+        + [f"--workdir={preempted}", "--config.train.num_steps=100000", *flags],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    for line in process.stdout:  # the first progress line: compiled and training
+        if line.startswith("step ") or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-2000:]
+    stop_lines = [line for line in stdout.splitlines() if line.startswith("SIGTERM at step")]
+    assert len(stop_lines) == 1 and "run the same command again to resume" in stop_lines[0], stdout[-2000:]
+    stopped = int(stop_lines[0].split()[3])
+    assert Checkpointer(preempted).latest_step() == stopped < 100000
+    # Resume to a few steps past the stop; compare with a straight run to the same step.
+    total = stopped + 10
+    config = smoke_config(num_steps=total, log_every=5, eval_every=0, checkpoint_every=0, sample_every=0)
+    resumed = run("experiments.train", "--config=experiments/configs/vae.py:smoke", f"--workdir={preempted}",
+                  f"--config.train.num_steps={total}", *flags)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from step {stopped}" in resumed.stdout
+    train_and_evaluate(config, straight, print_fn=lambda *_: None)
+    chex.assert_trees_all_equal(_params(preempted), _params(straight))
