@@ -1,0 +1,111 @@
+"""``GenerativeModel.convolutional`` is what the family's losses really run.
+
+The flag replaces ``step_loop=auto``'s search of the train step's jaxpr for
+``conv_general_dilated``, so this test performs that search once per config and
+checks the family's declaration against it: the same program the step traces
+(``advance_model_state``, then every player's loss), shapes only, nothing compiled.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from genjax import models
+from genjax.data import load_dataset
+
+FAMILIES = ("autoregressive", "ddpm", "ebm", "flow", "gan", "score", "vae")
+
+# Per family: the smoke config and one variant of every architecture (conv and not) on offline data.
+REPRESENTATIVE = {
+    "vae": ("smoke", "digits_conv", "digits_discretized"),
+    "ddpm": ("smoke", "linear_digits"),
+    "score": ("smoke", "ncsn_digits", "ssm_digits"),
+    "gan": ("smoke", "wgan_gp_digits", "non_saturating_8gaussians"),
+    "ebm": ("smoke", "cd_replay_digits", "nce_digits"),
+    "flow": ("smoke", "realnvp_digits", "glow_digits", "glow_two_moons", "nice_digits", "maf_digits"),
+    "autoregressive": (
+        "smoke",
+        "fvsbn_digits",
+        "nade_digits",
+        "made_digits",
+        "made_ensemble_toy_binary_3x3",
+        "pixelcnn_digits",
+        "gated_pixelcnn_digits",
+        "wavenet_digits",
+        "lstm_markov",
+        "transformer_digits",
+    ),
+}
+
+
+def config_of(family: str, variant: str):
+    return importlib.import_module(f"experiments.configs.{family}").get_config(variant)
+
+
+@functools.cache
+def _spec(data_json: str):
+    return load_dataset(json.loads(data_json)).spec
+
+
+def spec_of(config):
+    return _spec(json.dumps(config.data.to_dict(), sort_keys=True, default=str))
+
+
+def offline(config) -> bool:
+    """Data that load without files or TFDS (digits, toy 2-D, toy binary and Markov sets)."""
+    return not str(config.data.name).startswith(("npz:", "tfds:"))
+
+
+def step_program(model: models.GenerativeModel, spec) -> str:
+    """The jaxpr text of one train step's model work: the chains' advance, then every loss."""
+    batch = {"x": jax.ShapeDtypeStruct((2, *spec.element_shape), jnp.float32)}
+    if spec.num_classes:
+        batch["label"] = jax.ShapeDtypeStruct((2,), jnp.int32)
+    key = jax.random.key(0)
+    params = jax.eval_shape(model.init, key, batch)
+    state = None if model.init_model_state is None else jax.eval_shape(model.init_model_state, key, batch)
+
+    def losses(params, state, batch, key):
+        if model.advance_model_state is not None:
+            _, batch = model.advance_model_state(params, state, batch, key)
+        return [loss(params, batch, key)[0] for loss in model.losses.values()]
+
+    return str(jax.make_jaxpr(losses)(params, state, batch, key))
+
+
+def check_flag(family: str, variant: str) -> bool:
+    """Asserts the declared flag matches the traced program; returns the flag."""
+    config = config_of(family, variant)
+    spec = spec_of(config)
+    model = models.build(config, spec)
+    runs_convolutions = "conv_general_dilated" in step_program(model, spec)
+    assert model.convolutional == runs_convolutions, (
+        f"{family}:{variant} declares convolutional={model.convolutional}, "
+        f"its losses {'do' if runs_convolutions else 'do not'} run conv_general_dilated"
+    )
+    return model.convolutional
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_representative_configs_declare_what_they_run(family):
+    flags = {variant: check_flag(family, variant) for variant in REPRESENTATIVE[family]}
+    # Both answers are covered where the family has both (EBMs are MLP energies only).
+    assert set(flags.values()) == ({False} if family == "ebm" else {False, True}), flags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_offline_variant_declares_what_it_runs(family):
+    module = importlib.import_module(f"experiments.configs.{family}")
+    checked = 0
+    for variant in module.VARIANTS:
+        if offline(config_of(family, variant)):
+            check_flag(family, variant)
+            checked += 1
+    assert checked >= 1
