@@ -9,8 +9,10 @@ dispatch per call instead of one per step.
 
 ``train.step_loop`` picks how the K steps of a call run: ``scan`` (one jitted
 ``lax.scan``), ``host`` (K calls of one jitted step from Python) or ``auto``
-(the default): ``host`` on the CPU backend when the step contains a
-convolution, else ``scan``. Why: XLA:CPU runs convolutions inside a while
+(the default): ``host`` on the CPU backend when the family declares
+``GenerativeModel.convolutional`` (each family sets it from its architecture;
+tests/models/test_convolutional_flag.py checks it against the loss's program),
+else ``scan``. Why: XLA:CPU runs convolutions inside a while
 loop (a scan's body) about ten times slower than the same convolutions in
 straight-line code (measured on Glow and RealNVP: 14 ms vs 136 ms per
 step), and a conv step is long enough that one dispatch per step costs
@@ -258,7 +260,9 @@ def make_train_step(
     loop = config.train.get("step_loop", "auto")
     if loop not in STEP_LOOPS:
         raise ConfigError(f"train.step_loop: got {loop!r}; allowed: {', '.join(STEP_LOOPS)}")
-    return TrainStep(scanned, one_step, single_step, loop)
+    if loop == "auto":
+        loop = "host" if jax.default_backend() == "cpu" and model.convolutional else "scan"
+    return TrainStep(scanned, one_step, loop)
 
 
 STEP_LOOPS = ("auto", "scan", "host")
@@ -278,26 +282,21 @@ def _schedules(config, players, schedule_steps: int | None) -> dict[str, optax.S
 class TrainStep:
     """``(state, batches [K, B, ...]) -> (state, metrics [K])``, by ``lax.scan`` or a host loop.
 
-    ``loop`` is resolved on the first call when "auto" (see the module
-    docstring); ``scanned`` is the jitted scan, ``one_step`` the jitted
-    ``(state, batches, index) -> (state, metrics)`` of the host loop.
+    ``loop`` is "scan" or "host" ("auto" is decided in `make_train_step`, see
+    the module docstring); ``scanned`` is the jitted scan, ``one_step`` the
+    jitted ``(state, batches, index) -> (state, metrics)`` of the host loop.
     """
 
-    def __init__(self, scanned, one_step, single_step, loop: str):
-        self.scanned, self.one_step, self._single_step, self.loop = scanned, one_step, single_step, loop
+    def __init__(self, scanned, one_step, loop: str):
+        self.scanned, self.one_step, self.loop = scanned, one_step, loop
 
     def resolve(self, state: TrainState, batches: Batch) -> str:
         """The loop the call will use: "scan" or "host"."""
-        if self.loop == "auto":
-            first = jax.tree.map(lambda b: jax.ShapeDtypeStruct(b.shape[1:], b.dtype), batches)
-            abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-            program = str(jax.make_jaxpr(self._single_step)(abstract_state, first))
-            on_cpu = jax.default_backend() == "cpu"
-            self.loop = "host" if on_cpu and "conv_general_dilated" in program else "scan"
+        del state, batches  # decided at construction; kept for callers that ask per call
         return self.loop
 
     def __call__(self, state: TrainState, batches: Batch) -> tuple[TrainState, dict[str, Array]]:
-        if self.resolve(state, batches) == "scan":
+        if self.loop == "scan":
             return self.scanned(state, batches)
         metrics = []
         for index in range(jax.tree.leaves(batches)[0].shape[0]):

@@ -143,7 +143,8 @@ def _conv_model():
         value = jnp.mean((out - 1.0) ** 2)
         return value, {"value": value}
 
-    return GenerativeModel(init, {"model": loss}, lambda p, r, n: jnp.zeros((n, 4, 4, 1)), None, (4, 4, 1))
+    sample = lambda p, r, n: jnp.zeros((n, 4, 4, 1))  # noqa: E731
+    return GenerativeModel(init, {"model": loss}, sample, None, (4, 4, 1), convolutional=True)
 
 
 @pytest.mark.slow
@@ -161,7 +162,8 @@ def test_step_loops_agree_and_auto_avoids_scanning_convolutions_on_cpu():
         state, metrics = step(state, batches)
         assert metrics["loss"].shape == (5,) and int(state.step) == 5
         results[step.loop] = results.get(step.loop, []) + [(state.params, metrics["loss"])]
-    # auto picked the host loop: XLA:CPU runs convolutions in a scan's body ~10x slower.
+    # auto picked the host loop for a model that declares itself convolutional:
+    # XLA:CPU runs convolutions in a scan's body ~10x slower.
     assert len(results["host"]) == 2
     (scan_params, scan_loss), (host_params, host_loss), _ = results["scan"] + results["host"]
     np.testing.assert_allclose(host_loss, scan_loss, rtol=1e-5)
