@@ -3,7 +3,9 @@
 import pickle
 import time
 
+import chex
 import grain
+import jax
 import ml_collections
 import numpy as np
 import pytest
@@ -61,8 +63,7 @@ def test_batches_are_a_pure_function_of_seed_and_step(name):
     seen = {step: batches[step] for step in (500, 2, 7, 2, 187)}
     fresh = train_batches(load_dataset(data_config), data_config, seed=3)
     for step in (2, 7, 187, 500):
-        for key in seen[step]:
-            np.testing.assert_array_equal(seen[step][key], fresh[step][key])
+        chex.assert_trees_all_equal(seen[step], fresh[step])
     assert not np.array_equal(batches[7]["x"], batches[8]["x"])
     assert not np.array_equal(batches[7]["x"], train_batches(dataset, data_config, seed=4)[7]["x"])
 
@@ -100,8 +101,8 @@ def test_process_slices_concatenate_to_the_global_batch(npz_path, name, fields, 
         for p in range(process_count)
     ]
     for step in (0, 31):
-        for key, value in single[step].items():
-            np.testing.assert_array_equal(np.concatenate([shard[step][key] for shard in shards]), value)
+        gathered = jax.tree.map(lambda *parts: np.concatenate(parts), *(shard[step] for shard in shards))
+        chex.assert_trees_all_equal(gathered, single[step])
 
 
 @pytest.mark.parametrize(("batch_size", "process_count"), [(10, 1), (10, 2), (53, 1), (64, 4)])

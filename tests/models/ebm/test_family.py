@@ -1,5 +1,6 @@
 """The EBM family: contrastive divergence lowers data energy, the replay buffer resumes, Z by quadrature."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,8 +62,8 @@ def test_replay_buffer_lives_in_the_state_and_resumes_exactly(tmp_path):
     assert (tmp_path / "straight" / "samples" / "step_00000020.png").exists()
     train_and_evaluate(config(10), tmp_path / "resumed", **QUIET)
     resumed = train_and_evaluate(config(20), tmp_path / "resumed", **QUIET)
-    for name in ("train/loss", "train/energy_gap", "test/nll", "test/mmd"):
-        assert resumed[name] == straight[name], name
+    compared = ("train/loss", "train/energy_gap", "test/nll", "test/mmd")
+    chex.assert_trees_all_equal({k: resumed[k] for k in compared}, {k: straight[k] for k in compared})
 
 
 @pytest.mark.slow

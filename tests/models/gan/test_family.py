@@ -1,5 +1,6 @@
 """The GAN bundle: who updates what, in which order, and the config's one-line errors."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,12 +64,7 @@ def test_players_update_in_order_each_on_its_own_gradient():
     # The critic's loss does depend on the generator (through the fakes) ...
     assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(d_loss_generator_grad)) > 1e-6
     # ... but only its own parameters move with it.
-    for got, want in zip(
-        jax.tree.leaves(new_state.params),
-        jax.tree.leaves(expected),
-        strict=True,
-    ):
-        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7)
+    chex.assert_trees_all_close(new_state.params, expected, rtol=2e-5, atol=1e-7)
 
 
 @pytest.mark.slow
@@ -116,7 +112,7 @@ def test_every_recipe_builds_a_finite_two_player_step(variant):
     results = losses_and_grads(params)
     for player, (value, _, grads) in results.items():
         assert np.isfinite(float(value)), (variant, player)
-        assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+        chex.assert_tree_all_finite(grads)
     if variant == "wgan_gp_ring":
         assert "gradient_penalty" in results["discriminator"][1]
 
