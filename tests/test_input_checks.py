@@ -10,6 +10,7 @@ comes from trace time and the cases cost milliseconds.
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -175,3 +176,25 @@ def test_checks_run_while_tracing():
     with pytest.raises(AssertionError, match="score_fn"):
         jax.jit(lambda x: losses.exact_score_matching(score_fn, x)).lower(X)
     assert isinstance(traced[0], jax.core.Tracer)  # the failure came from tracing, not from a run
+
+
+GOOD_CALLS = {
+    "elbo": lambda: losses.elbo(KEY, ENCODE, lambda z, x: jnp.sum(x, axis=1) + jnp.sum(z, axis=1), X),
+    "denoising_score_matching": lambda: losses.denoising_score_matching(KEY, lambda x, s: -x, X, jnp.ones(2)),
+    "ddpm_loss": lambda: losses.ddpm_loss(KEY, lambda x, t: 0.5 * x, X, SCHEDULE),
+    "mala": lambda: samplers.mala(KEY, lambda x: -jnp.sum(x**2, axis=1), X, step_size=0.1, num_steps=2),
+    "ddim_sample": lambda: samplers.ddim_sample(KEY, lambda x, t: 0.5 * x, X, SCHEDULE, num_steps=2),
+    "mmd": lambda: metrics.mmd(X, X + 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOOD_CALLS))
+def test_checks_leave_the_traced_program_unchanged(name):
+    """The assertions cost nothing at run time: the jaxpr is the same with chex's asserts off."""
+    with_checks = str(jax.make_jaxpr(GOOD_CALLS[name])())
+    chex.disable_asserts()
+    try:
+        without_checks = str(jax.make_jaxpr(GOOD_CALLS[name])())
+    finally:
+        chex.enable_asserts()
+    assert with_checks == without_checks
