@@ -31,6 +31,21 @@ CASES = [
     ("zero_batch", ["--config.data.batch_size=0"], "data.batch_size", "positive"),
     ("bad_likelihood", ["--config.model.likelihood=poisson"], "model.likelihood", "bernoulli"),
     ("bad_binarize", ["--config.data.binarize=sometimes"], "data.binarize", "dynamic"),
+    # Multi-host settings fail before JAX's distributed runtime starts; an unreachable
+    # coordinator (which takes the timeout) is tests/train/test_multihost.py's.
+    ("process_flag_alone", ["--num_processes=2"], "--num_processes", "--jax_distributed"),
+    (
+        "process_id_too_big",
+        ["--jax_distributed", "--coordinator_address=127.0.0.1:1234", "--num_processes=2", "--process_id=2"],
+        "--process_id",
+        "below --num_processes=2",
+    ),
+    (
+        "coordinator_without_port",
+        ["--jax_distributed", "--coordinator_address=10.0.0.1", "--num_processes=2", "--process_id=1"],
+        "--coordinator_address",
+        "host:port",
+    ),
 ]
 
 
