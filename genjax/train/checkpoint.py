@@ -16,9 +16,13 @@ step again) and falls back to the next older one.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,7 +113,8 @@ class Checkpointer:
                 ) from error
         for candidate in reversed(self.all_steps()):
             try:
-                return self._restore(abstract_state, candidate)
+                with _stderr_silenced():
+                    return self._restore(abstract_state, candidate)
             except Exception as error:  # noqa: BLE001 - any failure to read means damaged
                 moved = self._move_aside(candidate)
                 print_fn(
@@ -152,6 +157,34 @@ class Checkpointer:
         self._manager.wait_until_finished()
         self._manager.close()
         self._manager = None
+
+
+@contextlib.contextmanager
+def _stderr_silenced(grace_s: float = 0.5):
+    """Silences file descriptor 2 while a possibly damaged checkpoint is read.
+
+    A failed orbax read leaves tensorstore reads in flight whose callbacks later
+    hit the closed asyncio loop and print "Event loop is closed" tracebacks from
+    C++ (hundreds of lines, none of them news: `Checkpointer.restore` prints the
+    one line that matters). They are waited for (``grace_s``) before stderr returns.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    failed = False
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    except Exception:
+        failed = True
+        raise
+    finally:
+        if failed:
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # and its GC-time task errors
+            time.sleep(grace_s)
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _first_line(error: BaseException) -> str:
