@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -143,10 +144,21 @@ def make_single_step(
 
         return jax.value_and_grad(player_loss, has_aux=True)(player_params)
 
+    def checked(player, loss, aux, grads, theta):
+        """Trace-time checks of what a family's loss hands the optimizer (chex, no runtime cost)."""
+        chex.assert_rank(loss, 0, custom_message=f"model.losses[{player!r}] must return a scalar loss")
+        chex.assert_rank(
+            list(aux.values()), 0, custom_message=f"model.losses[{player!r}]'s metrics must be scalars"
+        )
+        # Gradients shaped, typed and structured like the parameters: a bfloat16 leak into
+        # the float32 parameters or a loss over another player's parameters fails here.
+        chex.assert_trees_all_equal_shapes_and_dtypes(grads, theta)
+
     def update(player, params, opt_state, batch, rng):
         """One update of ``player``: ``(new params, new opt state, loss, aux, grad norm)``."""
         if grad_accum_steps == 1:
             (loss, aux), grads = value_and_grad(player, params, params[player], batch, rng)
+            checked(player, loss, aux, grads, params[player])
             updates, opt_state = optimizers[player].update(grads, opt_state, params[player])
             new_params = optax.apply_updates(params[player], updates)
             return new_params, opt_state, loss, aux, _global_norm(grads)
@@ -157,6 +169,7 @@ def make_single_step(
             (loss, aux), grads = value_and_grad(
                 player, params, theta, micro_batch, jax.random.fold_in(rng, index)
             )
+            checked(player, loss, aux, grads, theta)
             # MultiSteps returns zero updates until the k-th micro-batch, so theta is
             # the step's starting point for every micro-batch's gradient.
             updates, inner_state = optimizers[player].update(grads, inner_state, theta)
@@ -174,6 +187,11 @@ def make_single_step(
         return theta, opt_state, jnp.mean(losses), aux, _global_norm(mean_grads)
 
     def single_step(state: TrainState, batch: Batch):
+        chex.assert_equal_shape_prefix(
+            list(batch.values()), 1, custom_message="every batch entry needs the same batch axis [B, ...]"
+        )
+        if grad_accum_steps > 1:
+            chex.assert_axis_dimension_gteq(jax.tree.leaves(batch)[0], 0, grad_accum_steps)
         base_key = step_key(seed, state.step, PURPOSE_LOSS)
         params = dict(state.params)
         opt_state = dict(state.opt_state)

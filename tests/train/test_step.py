@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -94,8 +95,7 @@ def test_scan_of_k_steps_equals_k_single_steps():
     for k in range(4):
         state, metrics = fused(state, {"x": batch["x"][k : k + 1]})
         np.testing.assert_allclose(metrics["follower/loss"][0], fused_metrics["follower/loss"][k], rtol=1e-6)
-    for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(fused_state), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6)
+    chex.assert_trees_all_close(state, fused_state, rtol=1e-6)
 
 
 @pytest.mark.subprocess
@@ -166,8 +166,7 @@ def test_step_loops_agree_and_auto_avoids_scanning_convolutions_on_cpu():
     # XLA:CPU runs convolutions in a scan's body ~10x slower.
     assert len(results["host"]) == 2
     (scan_params, scan_loss), (host_params, host_loss), _ = results["scan"] + results["host"]
-    np.testing.assert_allclose(host_loss, scan_loss, rtol=1e-5)
-    np.testing.assert_allclose(host_params["model"]["kernel"], scan_params["model"]["kernel"], rtol=1e-5)
+    chex.assert_trees_all_close((host_params, host_loss), (scan_params, scan_loss), rtol=1e-5)
 
 
 def test_auto_step_loop_scans_dense_models():
