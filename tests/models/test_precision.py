@@ -22,7 +22,7 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.configs import autoregressive, ddpm, ebm, flow, vae
+from experiments.configs import autoregressive, ddpm, ebm, flow, gan, score, vae
 from genjax import models
 from genjax.data import load_dataset
 from genjax.errors import ConfigError
@@ -122,6 +122,25 @@ def test_ddpm_unet_bf16_step_tracks_float32():
     config = ddpm.get_config("linear_digits")
     assert config.model.architecture == "unet"
     check_bf16_step_tracks_float32(config, DIGITS, digits_batch(binary=False))
+
+
+@pytest.mark.parametrize(
+    "module", [gan, score, ddpm, autoregressive], ids=lambda m: m.__name__.split(".")[-1]
+)
+def test_other_families_smoke_losses_run_bf16_close_to_float32(module):
+    """The smoke (MLP) configs of the other bf16 families: every player's loss computes in bf16."""
+    config = module.get_config("smoke")
+    spec = load_dataset(config.data).spec
+    f32, bf16 = pair(config, spec)
+    x = jax.random.uniform(jax.random.key(1), (BATCH, *spec.element_shape))
+    batch = {"x": jnp.round(x) if spec.num_levels == 2 or config.data.binarize != "none" else x}
+    params = perturbed(f32.init(jax.random.key(0), batch))
+    for player in f32.players:
+        args = (params, batch, jax.random.key(2))
+        assert narrow_ops(bf16.losses[player], *args) > 0 and narrow_ops(f32.losses[player], *args) == 0
+        value_f32, value_bf16 = (jax.jit(m.losses[player])(*args)[0] for m in (f32, bf16))
+        assert value_bf16.dtype == jnp.float32
+        np.testing.assert_allclose(value_bf16, value_f32, rtol=0.02, atol=0.02, err_msg=player)
 
 
 def test_float32_policy_is_the_identity():
