@@ -65,7 +65,11 @@ def _start_distributed() -> None:
 
 
 def run_or_exit(main: Callable[[], T]) -> T:
-    """Runs ``main``; a bad config or a diverged run exits 1 with one line on stderr."""
+    """Runs ``main``; a bad config or a diverged run exits 1 with one line on stderr.
+
+    With --jax_distributed it first joins the multi-process run (`genjax.train.distributed`),
+    before anything touches a JAX backend.
+    """
     if logging.get_verbosity() == logging.INFO:
         # Orbax logs every checkpoint step at INFO; keep the console to genjax's own lines
         # unless the user asks for more with --verbosity.

@@ -95,7 +95,7 @@ def _two_processes(workdir: Path, tmp: Path, *, num_steps: int) -> list[tuple[in
         )
         for index in range(2)
     ]
-    results = _wait(procs, timeout_s=240)
+    results = _wait(procs, timeout_s=120)
     for index, (code, _, err) in enumerate(results):
         assert code == 0, f"process {index} exited {code}: {err[-3000:]}"
     return results
@@ -121,7 +121,7 @@ def runs(tmp_path_factory):
     out = {"two": _two_processes(tmp / "two", tmp, num_steps=STEPS)}
     out["resumed_first"] = _two_processes(tmp / "resumed", tmp, num_steps=STEPS // 2)
     out["resumed"] = _two_processes(tmp / "resumed", tmp, num_steps=STEPS)
-    out["one"] = _wait([single], timeout_s=240)
+    out["one"] = _wait([single], timeout_s=120)
     assert out["one"][0][0] == 0, out["one"][0][2][-3000:]
     print(f"multihost runs: {time.perf_counter() - start:.1f} s")
     return tmp, out
