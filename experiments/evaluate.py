@@ -31,12 +31,15 @@ flags.mark_flag_as_required("workdir")
 
 def main(argv):
     del argv
+    import jax
+
     from genjax.train.restore import evaluate_workdir
 
     report = run_or_exit(
         lambda: evaluate_workdir(_CONFIG.value, _WORKDIR.value, _SPLIT.value, checkpoint=_CHECKPOINT.value)
     )
-    print(json.dumps(report, sort_keys=True))
+    if jax.process_index() == 0:  # every process computed it; one prints it
+        print(json.dumps(report, sort_keys=True))
 
 
 if __name__ == "__main__":

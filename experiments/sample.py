@@ -75,18 +75,21 @@ def sample_workdir(
     samples = jax.jit(sample_fn, static_argnums=2)(params, jax.random.key(seed), num_samples)
     suffix = "" if temperature is None else f"_t{temperature:g}"
     path = Path(output) if output else Path(workdir) / "samples" / f"sample_{step:08d}{suffix}.png"
-    visualize.save_samples(path, np.asarray(jax.device_get(samples)), log_density=dataset.log_density)
     paths = [path]
+    log_prob = None
     if model.log_prob is not None and tuple(model.element_shape) == (2,):
         log_prob = jax.jit(lambda x: model.log_prob(params, {"x": x}, jax.random.key(seed)))
-        density_path = path.with_name(f"{path.stem}_density.png")
+        paths.append(path.with_name(f"{path.stem}_density.png"))
+    if jax.process_index() != 0:  # every process sampled (one computation); process 0 writes
+        return paths
+    visualize.save_samples(path, np.asarray(jax.device_get(samples)), log_density=dataset.log_density)
+    if log_prob is not None:
         visualize.save_density_2d(
-            density_path,
+            paths[1],
             lambda points: np.asarray(log_prob(points)),
             bounds=_view_bounds(dataset),
             title=f"{config.model.name} density, step {step}",
         )
-        paths.append(density_path)
     return paths
 
 
@@ -103,7 +106,9 @@ def main(argv):
             checkpoint=_CHECKPOINT.value,
         )
     )
-    for path in paths:
+    import jax
+
+    for path in paths if jax.process_index() == 0 else ():
         print(path)
 
 

@@ -59,7 +59,13 @@ class Checkpointer:
         self.directory = self.workdir / subdir
         self._manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep,
+                create=True,
+                # The latest and best managers may save the same step at once; in a multi-process
+                # run their barriers (named by step) must not collide.
+                multiprocessing_options=ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=subdir),
+            ),
         )
 
     def latest_step(self) -> int | None:

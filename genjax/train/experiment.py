@@ -11,6 +11,7 @@ import functools
 from typing import Any
 
 import jax
+import numpy as np
 import optax
 from jax.sharding import Mesh
 
@@ -20,7 +21,7 @@ from genjax import models
 from genjax.models.bundle import GenerativeModel
 from genjax.optim import make_optimizers
 from genjax.train.state import TrainState
-from genjax.train.step import init_train_state, make_mesh, replicated
+from genjax.train.step import batch_sharding, init_train_state, make_mesh, replicated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,17 +42,34 @@ class Experiment:
             ema=self.config.train.get("ema_decay", 0.0) > 0,
         )
 
+    def example_batch(self) -> dict[str, jax.Array]:
+        """The step-0 batch as one global array per key, sharded over the mesh like training batches.
+
+        In a multi-process run each process holds only its shard of every batch; built
+        this way, init sees the whole global batch, as a single process would, so a
+        data-dependent init (Glow's ActNorm) and model state sized by the batch
+        (persistent chains) are the same on every process.
+        """
+        sharding = batch_sharding(self.mesh, stacked=False)
+        return {
+            key: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+            for key, value in self.train_batches[0].items()
+        }
+
     def init_state(self) -> TrainState:
-        """A fresh, replicated state, initialised from the step-0 batch's shapes."""
-        example = self.train_batches[0]
-        return jax.jit(self._init_fn(), out_shardings=replicated(self.mesh))(example)
+        """A fresh, replicated state, initialised from the global step-0 batch."""
+        return jax.jit(self._init_fn(), out_shardings=replicated(self.mesh))(self.example_batch())
 
     def abstract_state(self) -> TrainState:
         """Shapes, dtypes and (replicated) shardings of the state; computes nothing.
 
         The restore target for checkpoints, whatever mesh wrote them.
         """
-        shapes = jax.eval_shape(self._init_fn(), self.train_batches[0])
+        global_batch = {  # this process's shard, scaled up to the global batch's shape
+            key: jax.ShapeDtypeStruct((len(value) * jax.process_count(), *value.shape[1:]), value.dtype)
+            for key, value in self.train_batches[0].items()
+        }
+        shapes = jax.eval_shape(self._init_fn(), global_batch)
         sharding = replicated(self.mesh)
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
