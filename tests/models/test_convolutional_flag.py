@@ -57,11 +57,6 @@ def spec_of(config):
     return _spec(json.dumps(config.data.to_dict(), sort_keys=True, default=str))
 
 
-def offline(config) -> bool:
-    """Data that load without files or TFDS (digits, toy 2-D, toy binary and Markov sets)."""
-    return not str(config.data.name).startswith(("npz:", "tfds:"))
-
-
 def step_program(model: models.GenerativeModel, spec) -> str:
     """The jaxpr text of one train step's model work: the chains' advance, then every loss."""
     batch = {"x": jax.ShapeDtypeStruct((2, *spec.element_shape), jnp.float32)}
@@ -97,15 +92,3 @@ def test_representative_configs_declare_what_they_run(family):
     flags = {variant: check_flag(family, variant) for variant in REPRESENTATIVE[family]}
     # Both answers are covered where the family has both (EBMs are MLP energies only).
     assert set(flags.values()) == ({False} if family == "ebm" else {False, True}), flags
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES)
-def test_every_offline_variant_declares_what_it_runs(family):
-    module = importlib.import_module(f"experiments.configs.{family}")
-    checked = 0
-    for variant in module.VARIANTS:
-        if offline(config_of(family, variant)):
-            check_flag(family, variant)
-            checked += 1
-    assert checked >= 1
