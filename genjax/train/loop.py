@@ -199,16 +199,21 @@ def train_and_evaluate(
                 writer=writer, write=is_main,
             )  # fmt: skip
 
+        validated: dict[str, Any] = {}  # the latest validation: its step and results
+
         def validate() -> None:
             nonlocal selected
             results = validation.evaluate(state.eval_params(), step=step, max_batches=periodic_batches)
+            validated.update(step=step, results=results)
             writer.write_scalars(step, results, split="validation")
             selected, improved = selected.update(step, results)
             if improved:
                 best_checkpointer.save(state, checkpoint_meta())
-            mark = (
-                " (best)" if improved else f" (best {selected.best_value:.4f} at step {selected.best_step})"
-            )
+                mark = " (best)"
+            elif selected.best_step is None:
+                mark = f" (no finite {metric} yet)"
+            else:
+                mark = f" (best {selected.best_value:.4f} at step {selected.best_step})"
             print_fn(f"validation at step {step}: " + _format(results) + mark)
 
         def chunk_end(start: int) -> int:
@@ -273,25 +278,30 @@ def train_and_evaluate(
                     return {"step": step, "preempted": True}
         profiler.stop()
 
-        if selected.best_step is None:  # a finished run resumed from a checkpoint without selection
-            validate()
+        if selected.best_step is None and validated.get("step") != step:
+            validate()  # a finished run resumed from a checkpoint that holds no selection
             checkpointer.save(state, checkpoint_meta())
-        if selected.best_step == step:
-            best_state = state
+        if selected.best_step is None:  # every validation was non-finite: report the last step
+            chosen, best_state, chosen_results = step, state, validated["results"]
+            print_fn(f"no finite {metric} in any validation; testing the last step, {step}")
         else:
-            best_state, _ = best_checkpointer.restore(
-                experiment.abstract_state(), selected.best_step, print_fn=print_fn
-            )
-        print_fn(f"selected step {selected.best_step} by {metric} = {selected.best_value:.4f}")
+            chosen, chosen_results = selected.best_step, selected.best_results or {}
+            if chosen == step:
+                best_state = state
+            else:
+                best_state, _ = best_checkpointer.restore(
+                    experiment.abstract_state(), chosen, print_fn=print_fn
+                )
+            print_fn(f"selected step {chosen} by {metric} = {selected.best_value:.4f}")
         final: dict[str, Any] = {"step": step, **{f"train/{k}": v for k, v in train_means.items()}}
-        final["selection/step"] = selected.best_step
-        final.update({f"validation/{k}": v for k, v in (selected.best_results or {}).items()})
-        test_results = test.evaluate(best_state.eval_params(), step=selected.best_step)
-        writer.write_scalars(selected.best_step, test_results, split="test")
+        final["selection/step"] = chosen
+        final.update({f"validation/{k}": v for k, v in chosen_results.items()})
+        test_results = test.evaluate(best_state.eval_params(), step=chosen)
+        writer.write_scalars(chosen, test_results, split="test")
         final.update({f"test/{k}": v for k, v in test_results.items()})
         if test_results:
-            print_fn(f"test at step {selected.best_step}: " + _format(test_results))
-        print_fn(f"samples: {samples_now(best_state.eval_params(), selected.best_step)}")
+            print_fn(f"test at step {chosen}: " + _format(test_results))
+        print_fn(f"samples: {samples_now(best_state.eval_params(), chosen)}")
         return {
             k: (float(v) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v)
             for k, v in final.items()
