@@ -33,6 +33,7 @@ setup(
         "test": ["pytest>=7", "pytest-xdist>=3", "ruff"],
         # PyTorch (and normflows' flows) are only the peers in experiments/benchmarks;
         # genjax never imports them.
-        "benchmark": ["torch", "normflows"],
+        # prdc is the reference the precision/recall and density/coverage tests compare with.
+        "benchmark": ["torch", "normflows", "prdc"],
     },
 )
