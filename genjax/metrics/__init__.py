@@ -1,6 +1,16 @@
 """Evaluation metrics as pure functions of arrays."""
 
 from genjax.metrics.likelihood import bits_per_dim, perplexity
+from genjax.metrics.parzen import parzen_log_likelihood, select_parzen_bandwidth
 from genjax.metrics.sample_quality import median_bandwidth, mmd, mode_coverage, rbf_kernel
 
-__all__ = ["bits_per_dim", "median_bandwidth", "mmd", "mode_coverage", "perplexity", "rbf_kernel"]
+__all__ = [
+    "bits_per_dim",
+    "median_bandwidth",
+    "mmd",
+    "mode_coverage",
+    "parzen_log_likelihood",
+    "perplexity",
+    "rbf_kernel",
+    "select_parzen_bandwidth",
+]

@@ -1,0 +1,91 @@
+"""Parzen-window (Gaussian kernel density) log-likelihood of held-out data under model samples.
+
+The protocol of Goodfellow et al. (2014, following Breuleux et al. 2011): fit an
+isotropic Gaussian KDE to N model samples, choose its bandwidth by the mean
+log-likelihood of validation data, and report the mean log-likelihood of test
+data in nats:
+
+    log p(x) = logsumexp_i(-|x - s_i|^2 / (2 h^2)) - log N - (D / 2) log(2 pi h^2).
+
+Known weaknesses, which is why papers after 2016 rarely quote it: in more than
+a few dimensions the estimate is dominated by the nearest sample, so it is far
+from the model's true log-likelihood even with 10k samples (Theis et al. 2016
+show it ranks a model that memorises below one that adds noise, and can be
+beaten by the k-means centres of the training set); it rewards blurry,
+overdispersed samples; its bias shrinks only very slowly with N; and it
+depends strongly on the bandwidth, so it is only meaningful with the
+bandwidth chosen on data disjoint from the test set. Report it beside a real
+likelihood where the family has one, never instead of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+__all__ = ["parzen_log_likelihood", "select_parzen_bandwidth"]
+
+
+def _flatten(x) -> Array:
+    x = jnp.asarray(x, jnp.float32)
+    chex.assert_shape(x, (None, ...), custom_message="expected a batch [N, ...]")
+    return x.reshape(x.shape[0], -1)
+
+
+def parzen_log_likelihood(samples, x_eval, *, bandwidth: float, chunk_size: int = 1024) -> Array:
+    """Per-example log-density `[M]` (nats) of ``x_eval`` under a Gaussian KDE on ``samples``.
+
+    Args:
+      samples: `[N, ...]` model samples (the kernel centres).
+      x_eval: `[M, ...]` points to score, same trailing shape.
+      bandwidth: the kernel's standard deviation h > 0.
+      chunk_size: evaluation points per chunk (memory is `chunk_size x N`).
+    Returns:
+      `[M]` log p(x); average it for the reported figure.
+    """
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth}")
+    centres, points = _flatten(samples), _flatten(x_eval)
+    chex.assert_equal_shape_suffix([centres, points], 1, custom_message="samples and x_eval: same features")
+    num, dim = centres.shape
+    log_norm = math.log(num) + 0.5 * dim * math.log(2.0 * math.pi * bandwidth**2)
+    centre_sq = jnp.sum(centres**2, axis=1)
+
+    @jax.jit
+    def chunk_log_prob(chunk):
+        # |x - s|^2 = |x|^2 - 2 x.s + |s|^2, clipped at 0 against cancellation.
+        sq = jnp.sum(chunk**2, axis=1, keepdims=True) - 2.0 * chunk @ centres.T + centre_sq
+        return jax.nn.logsumexp(-jnp.maximum(sq, 0.0) / (2.0 * bandwidth**2), axis=1) - log_norm
+
+    pieces = [chunk_log_prob(points[i : i + chunk_size]) for i in range(0, points.shape[0], chunk_size)]
+    return jnp.concatenate(pieces)
+
+
+def select_parzen_bandwidth(
+    samples, x_valid, *, bandwidths: Sequence[float] | None = None, chunk_size: int = 1024
+) -> tuple[float, dict[float, float]]:
+    """The bandwidth with the highest mean validation log-likelihood, and every candidate's score.
+
+    Args:
+      samples: `[N, ...]` model samples.
+      x_valid: `[M, ...]` validation data (never the test set).
+      bandwidths: candidates; default 20 values log-spaced over [0.01, 10] times the
+        samples' mean per-feature standard deviation (a grid search, as in Goodfellow et al.).
+    Returns:
+      ``(best_bandwidth, {bandwidth: mean validation log-likelihood})``.
+    """
+    if bandwidths is None:
+        scale = float(jnp.mean(jnp.std(_flatten(samples), axis=0))) or 1.0
+        bandwidths = [float(b) for b in scale * np.logspace(-2, 1, 20)]
+    scores = {
+        float(h): float(jnp.mean(parzen_log_likelihood(samples, x_valid, bandwidth=h, chunk_size=chunk_size)))
+        for h in bandwidths
+    }
+    return max(scores, key=scores.get), scores
