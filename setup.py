@@ -33,7 +33,8 @@ setup(
         "test": ["pytest>=7", "pytest-xdist>=3", "ruff"],
         # PyTorch (and normflows' flows) are only the peers in experiments/benchmarks;
         # genjax never imports them.
-        # prdc is the reference the precision/recall and density/coverage tests compare with.
-        "benchmark": ["torch", "normflows", "prdc"],
+        # prdc and scikit-image are the references the precision/recall, density/coverage,
+        # PSNR and SSIM tests compare with.
+        "benchmark": ["torch", "normflows", "prdc", "scikit-image"],
     },
 )

@@ -1,5 +1,6 @@
 """Evaluation metrics as pure functions of arrays."""
 
+from genjax.metrics.image_quality import power_spectrum_distance, psnr, radial_power_spectrum, ssim
 from genjax.metrics.likelihood import bits_per_dim, perplexity
 from genjax.metrics.parzen import parzen_log_likelihood, select_parzen_bandwidth
 from genjax.metrics.sample_quality import median_bandwidth, mmd, mode_coverage, rbf_kernel
@@ -11,6 +12,10 @@ __all__ = [
     "mode_coverage",
     "parzen_log_likelihood",
     "perplexity",
+    "power_spectrum_distance",
+    "psnr",
+    "radial_power_spectrum",
     "rbf_kernel",
     "select_parzen_bandwidth",
+    "ssim",
 ]
