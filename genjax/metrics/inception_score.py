@@ -52,11 +52,11 @@ _ROW_SUM_ATOL = 1e-3
 
 
 def _as_probs(probs: ArrayLike, name: str = "probs") -> Array:
-    """`[N, K]` -> floating `[N, K]`; on concrete input, a one-line ValueError unless rows are distributions."""
+    """`[N, K]` -> floating `[N, K]`; a one-line ValueError (concrete input) unless rows are distributions."""
     if not isinstance(probs, jax.core.Tracer):
         arr = np.asarray(probs)
         if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-            raise ValueError(f"{name} must be class probabilities [N, K] with N, K >= 1, got shape {arr.shape}")
+            raise ValueError(f"{name} must be class probabilities [N, K], N, K >= 1, got shape {arr.shape}")
         sums = arr.sum(axis=1, dtype=np.float64)
         if np.min(arr) < 0 or not np.all(np.abs(sums - 1.0) <= _ROW_SUM_ATOL):
             worst = float(np.max(np.abs(sums - 1.0)))
@@ -81,7 +81,7 @@ def _entropy(p: Array) -> Array:
 
 
 def _splits(probs: Array, num_splits: int) -> Array:
-    """`[N, K]` -> `[num_splits, N // num_splits, K]`, consecutive rows; the last N mod num_splits are dropped."""
+    """`[N, K]` -> `[num_splits, N // num_splits, K]`, consecutive rows; the last N mod num_splits dropped."""
     n, k = probs.shape
     if num_splits < 1 or n < num_splits:
         raise ValueError(f"num_splits must be in [1, N] = [1, {n}], got {num_splits}")
@@ -116,15 +116,16 @@ def inception_score(probs: ArrayLike, *, num_splits: int = 10) -> tuple[Array, A
 def _pairwise_kl_mean(part: Array) -> Array:
     """`[n, K]` -> scalar: mean of KL(p_i || p_j) over ordered pairs i != j, in O(n K).
 
-    ``sum_{i != j} KL(p_i || p_j) = (n - 1) sum_i sum_k p_ik log p_ik - sum_k (S_k T_k - sum_i p_ik log p_ik)``
-    with ``S_k = sum_i p_ik`` and ``T_k = sum_j log p_jk``. A column holding both a zero and a positive entry
+    ``sum_{i != j} KL(p_i || p_j) = (n - 1) A - (sum_k S_k T_k - A)`` with ``A = sum_{i,k} p_ik log p_ik``,
+    ``S_k = sum_i p_ik`` and ``T_k = sum_j log p_jk``. A column holding both a zero and a positive entry
     makes some pair infinite; other zero entries only meet zero weights and contribute nothing.
     """
     n = part.shape[0]
     positive = part > 0
     log_p = jnp.where(positive, jnp.log(jnp.where(positive, part, 1.0)), 0.0)  # [n, K], 0 where p = 0
     self_term = jnp.sum(part * log_p)  # sum_i sum_k p_ik log p_ik
-    cross = jnp.sum(jnp.sum(part, axis=0) * jnp.sum(log_p, axis=0)) - self_term  # sum_{i != j} sum_k p_ik log p_jk
+    # sum_{i != j} sum_k p_ik log p_jk: all ordered pairs minus the diagonal.
+    cross = jnp.sum(jnp.sum(part, axis=0) * jnp.sum(log_p, axis=0)) - self_term
     mean_kl = ((n - 1) * self_term - cross) / (n * (n - 1))
     mixed = jnp.any(jnp.any(positive, axis=0) & jnp.any(~positive, axis=0))
     return jnp.where(mixed, jnp.inf, mean_kl)
@@ -140,7 +141,7 @@ def _modified_inception_score(probs: Array, num_splits: int) -> tuple[Array, Arr
 
 
 def modified_inception_score(probs: ArrayLike, *, num_splits: int = 10) -> tuple[Array, Array]:
-    """Modified Inception score ``exp(E_{x, x'} KL(p(y|x) || p(y|x')))``, mean and std over splits; higher is better.
+    """Modified Inception score ``exp(E_{x, x'} KL(p(y|x) || p(y|x')))`` over splits; higher is better.
 
     Within each split of n rows the expectation is the unbiased average over
     the ``n (n - 1)`` ordered pairs of *distinct* rows (including the zero
