@@ -301,3 +301,20 @@ def save_samples(
         f"Cannot plot samples of shape {samples.shape}: expected [N, 2] points, "
         "[N, H, W, C] images or [N, D] flattened square images."
     )
+
+
+def save_nearest_neighbours(
+    path: str | os.PathLike, samples: np.ndarray, neighbours: np.ndarray, *, upscale: int = 1
+) -> Path:
+    """Writes each sample beside its nearest training image, one pair per row, as a PNG.
+
+    Args:
+      samples: `[N, H, W, C]` model samples in [0, 1].
+      neighbours: `[N, H, W, C]` their nearest training images, e.g.
+        ``train[genjax.metrics.nearest_neighbour_distances(train, samples)[1]]``.
+    """
+    samples, neighbours = np.asarray(samples), np.asarray(neighbours)
+    if samples.shape != neighbours.shape:
+        raise ValueError(f"samples {samples.shape} and neighbours {neighbours.shape} must have one shape.")
+    pairs = np.stack([samples, neighbours], axis=1).reshape(-1, *samples.shape[1:])
+    return save_image_grid(path, pairs, num_rows=len(samples), upscale=upscale)

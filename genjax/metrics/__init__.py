@@ -2,14 +2,17 @@
 
 from genjax.metrics.image_quality import power_spectrum_distance, psnr, radial_power_spectrum, ssim
 from genjax.metrics.likelihood import bits_per_dim, perplexity
+from genjax.metrics.memorisation import inversion_reconstruction_error, nearest_neighbour_distances
 from genjax.metrics.parzen import parzen_log_likelihood, select_parzen_bandwidth
 from genjax.metrics.sample_quality import median_bandwidth, mmd, mode_coverage, rbf_kernel
 
 __all__ = [
     "bits_per_dim",
+    "inversion_reconstruction_error",
     "median_bandwidth",
     "mmd",
     "mode_coverage",
+    "nearest_neighbour_distances",
     "parzen_log_likelihood",
     "perplexity",
     "power_spectrum_distance",
