@@ -1,5 +1,6 @@
 """Evaluation metrics as pure functions of arrays."""
 
+from genjax.metrics.critic import CriticDistance, wasserstein_critic_distance
 from genjax.metrics.image_quality import power_spectrum_distance, psnr, radial_power_spectrum, ssim
 from genjax.metrics.likelihood import bits_per_dim, perplexity
 from genjax.metrics.memorisation import inversion_reconstruction_error, nearest_neighbour_distances
@@ -7,6 +8,7 @@ from genjax.metrics.parzen import parzen_log_likelihood, select_parzen_bandwidth
 from genjax.metrics.sample_quality import median_bandwidth, mmd, mode_coverage, rbf_kernel
 
 __all__ = [
+    "CriticDistance",
     "bits_per_dim",
     "inversion_reconstruction_error",
     "median_bandwidth",
@@ -21,4 +23,5 @@ __all__ = [
     "rbf_kernel",
     "select_parzen_bandwidth",
     "ssim",
+    "wasserstein_critic_distance",
 ]
