@@ -19,6 +19,8 @@ def test_equal_distributions_give_chance_accuracy():
         fake = jax.random.normal(k_fake, (num, 4))
         result = c2st.classifier_two_sample_test(k_test, real, fake, num_steps=200)
         assert int(result.num_test) == num  # half of each class held out
+        z = (float(result.accuracy) - 0.5) / math.sqrt(1 / (4 * num))
+        np.testing.assert_allclose(result.p_value, 0.5 * math.erfc(z / math.sqrt(2)), rtol=1e-4, atol=1e-7)
         accuracies.append(float(result.accuracy))
         p_values.append(float(result.p_value))
     null_sd = math.sqrt(1 / (4 * num))
