@@ -30,6 +30,7 @@ FROZEN = {
     (samplers, "mala"): ("rng", "log_prob", "x0", "step_size", "num_steps"),
     (samplers, "annealed_langevin"): ("rng", "score_fn", "x0", "sigmas", "step_size", "steps_per_sigma"),
     (metrics, "mmd"): ("x", "y", "kernel"),
+    (metrics, "frechet_distance"): ("feats_a", "feats_b"),
 }
 # Options that select behaviour by name are keyword-only even without a default.
 KEYWORD_ONLY_NAMES = {"kind", "divergence", "variance"}

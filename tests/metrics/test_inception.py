@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from genjax.metrics import inception_score as ism
+from genjax.metrics import inception as ism
 
 
 def softmax_rows(rng, n, k, scale=2.0):

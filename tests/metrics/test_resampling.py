@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax.metrics import bootstrap as bs
+from genjax.metrics import resampling as bs
 
 
 def test_intervals_cover_a_known_mean_at_about_the_nominal_rate():
