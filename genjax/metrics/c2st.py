@@ -26,7 +26,6 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import optax
 from jax.typing import ArrayLike
 
 Array = jax.Array
@@ -86,6 +85,8 @@ def _train_and_score(
     std = jnp.where(std > 0, std, 1.0)
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     params = _init_mlp(rng, x_train.shape[1], hidden_size)
+    import optax  # here, not at the top: importing genjax.metrics stays free of optax
+
     optimizer = optax.adam(learning_rate)
 
     def loss(params: dict[str, Array]) -> Array:

@@ -22,7 +22,6 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import optax
 
 Array = jax.Array
 
@@ -106,6 +105,8 @@ def wasserstein_critic_distance(
 
     (real_train, real_test), (fake_train, fake_test) = split(real_key, real), split(fake_key, fake)
     params = _init_mlp(init_key, [real.shape[1], *([hidden_size] * num_layers), 1])
+    import optax  # here, not at the top: importing genjax.metrics stays free of optax
+
     optimizer = optax.adam(learning_rate, b1=0.5, b2=0.9)
 
     def critic_loss(params, key):

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 import chex
 import jax
 import jax.numpy as jnp
-import optax
 
 Array = jax.Array
 
@@ -85,6 +84,8 @@ def inversion_reconstruction_error(
     if num_steps < 1 or num_restarts < 1:
         raise ValueError(f"num_steps and num_restarts must be >= 1, got {num_steps}, {num_restarts}")
     batch = x.shape[0]
+    import optax  # here, not at the top: importing genjax.metrics stays free of optax
+
     optimizer = optax.adam(learning_rate)
 
     def errors_of(z):  # [B]
