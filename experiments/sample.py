@@ -80,7 +80,9 @@ def sample_workdir(
     if model.log_prob is not None and tuple(model.element_shape) == (2,):
         log_prob = jax.jit(lambda x: model.log_prob(params, {"x": x}, jax.random.key(seed)))
         paths.append(path.with_name(f"{path.stem}_density.png"))
-    if jax.process_index() != 0:  # every process sampled (one computation); process 0 writes
+    if jax.process_index() != 0:  # every process computes (one computation each); process 0 writes
+        if log_prob is not None:  # the same grid save_density_2d evaluates on process 0
+            visualize.density_on_grid(lambda points: np.asarray(log_prob(points)), _view_bounds(dataset), 200)
         return paths
     visualize.save_samples(path, np.asarray(jax.device_get(samples)), log_density=dataset.log_density)
     if log_prob is not None:
