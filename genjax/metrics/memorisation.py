@@ -17,15 +17,16 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from genjax.metrics._batches import as_matrix
+
 Array = jax.Array
 
 __all__ = ["inversion_reconstruction_error", "nearest_neighbour_distances"]
 
 
-def _flatten(x) -> Array:
-    x = jnp.asarray(x, jnp.float32)
-    chex.assert_shape(x, (None, ...), custom_message="expected a batch [N, ...]")
-    return x.reshape(x.shape[0], -1)
+def _float_matrix(x) -> Array:
+    """`[N, ...]` -> `[N, D]` float32."""
+    return as_matrix(x).astype(jnp.float32)
 
 
 def nearest_neighbour_distances(train, samples, *, chunk_size: int = 1024) -> tuple[Array, Array]:
@@ -38,7 +39,7 @@ def nearest_neighbour_distances(train, samples, *, chunk_size: int = 1024) -> tu
     Returns:
       ``(distances [M], indices [M])``; ``train[indices]`` are the neighbours.
     """
-    train_flat, sample_flat = _flatten(train), _flatten(samples)
+    train_flat, sample_flat = _float_matrix(train), _float_matrix(samples)
     chex.assert_equal_shape_suffix(
         [train_flat, sample_flat], 1, custom_message="train and samples: same features"
     )

@@ -28,15 +28,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.metrics._batches import as_matrix
+
 Array = jax.Array
 
 __all__ = ["parzen_log_likelihood", "select_parzen_bandwidth"]
 
 
-def _flatten(x) -> Array:
-    x = jnp.asarray(x, jnp.float32)
-    chex.assert_shape(x, (None, ...), custom_message="expected a batch [N, ...]")
-    return x.reshape(x.shape[0], -1)
+def _float_matrix(x) -> Array:
+    """`[N, ...]` -> `[N, D]` float32."""
+    return as_matrix(x).astype(jnp.float32)
 
 
 def parzen_log_likelihood(samples, x_eval, *, bandwidth: float, chunk_size: int = 1024) -> Array:
@@ -52,7 +53,7 @@ def parzen_log_likelihood(samples, x_eval, *, bandwidth: float, chunk_size: int 
     """
     if not bandwidth > 0:
         raise ValueError(f"bandwidth must be positive, got {bandwidth}")
-    centres, points = _flatten(samples), _flatten(x_eval)
+    centres, points = _float_matrix(samples), _float_matrix(x_eval)
     chex.assert_equal_shape_suffix([centres, points], 1, custom_message="samples and x_eval: same features")
     num, dim = centres.shape
     log_norm = math.log(num) + 0.5 * dim * math.log(2.0 * math.pi * bandwidth**2)
@@ -82,7 +83,7 @@ def select_parzen_bandwidth(
       ``(best_bandwidth, {bandwidth: mean validation log-likelihood})``.
     """
     if bandwidths is None:
-        scale = float(jnp.mean(jnp.std(_flatten(samples), axis=0))) or 1.0
+        scale = float(jnp.mean(jnp.std(_float_matrix(samples), axis=0))) or 1.0
         bandwidths = [float(b) for b in scale * np.logspace(-2, 1, 20)]
     scores = {
         float(h): float(jnp.mean(parzen_log_likelihood(samples, x_valid, bandwidth=h, chunk_size=chunk_size)))

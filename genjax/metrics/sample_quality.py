@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from genjax.metrics._batches import as_matrix
+
 Array = jax.Array
 Kernel = Callable[[Array, Array], Array]
 
@@ -51,15 +53,6 @@ _DEFAULT_BLOCK_SIZE = 1024
 _MEDIAN_SUBSAMPLE = 1000
 # Rows per chunk in `mode_coverage`, so [chunk, K, D] float64 stays small.
 _COVERAGE_CHUNK = 65_536
-
-
-def _as_matrix(x: ArrayLike) -> Array:
-    """`[N, ...]` -> `[N, D]` floating array (integers become float32)."""
-    x = jnp.asarray(x)
-    chex.assert_shape(x, (None, ...), custom_message="expected a batch of samples [N, ...]")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.float32)
-    return x.reshape(x.shape[0], -1)
 
 
 def _check_features(x: Array, y: Array) -> None:
@@ -94,7 +87,7 @@ def rbf_kernel(x: ArrayLike, y: ArrayLike, *, bandwidth: float | Sequence[float]
     Returns:
       `[N, M]` kernel values (in ``(0, H]``).
     """
-    x, y = _as_matrix(x), _as_matrix(y)
+    x, y = as_matrix(x), as_matrix(y)
     _check_features(x, y)
     bandwidth = jnp.asarray(bandwidth)
     chex.assert_rank(bandwidth, {0, 1}, custom_message="bandwidth must be a scalar or [H]")
@@ -130,7 +123,7 @@ def median_bandwidth(x: ArrayLike, y: ArrayLike) -> Array:
     Returns:
       a scalar (0-d array) bandwidth h.
     """
-    x, y = _as_matrix(x), _as_matrix(y)
+    x, y = as_matrix(x), as_matrix(y)
     _check_features(x, y)
     pooled = jnp.concatenate(
         [_strided_subsample(x, _MEDIAN_SUBSAMPLE), _strided_subsample(y, _MEDIAN_SUBSAMPLE)]
@@ -230,7 +223,7 @@ def mmd(
       scalar squared MMD. Traceable: works under ``jax.jit`` (with ``kernel``
       and the flags fixed) and is differentiable in ``x`` and ``y``.
     """
-    x, y = _as_matrix(x), _as_matrix(y)
+    x, y = as_matrix(x), as_matrix(y)
     _check_features(x, y)
     num_x, num_y = x.shape[0], y.shape[0]
     if unbiased and min(num_x, num_y) < 2:

@@ -63,15 +63,22 @@ class Experiment:
     def abstract_state(self) -> TrainState:
         """Shapes, dtypes and (replicated) shardings of the state; computes nothing.
 
-        The restore target for checkpoints, whatever mesh wrote them.
+        The restore target for checkpoints, whatever mesh wrote them. Traced once
+        per experiment (the loop asks for it at resume, selection and the end) and
+        kept: tracing a U-Net's init costs seconds.
         """
+        cached = self.__dict__.get("_abstract_state")
+        if cached is not None:
+            return cached
         global_batch = {  # this process's shard, scaled up to the global batch's shape
             key: jax.ShapeDtypeStruct((len(value) * jax.process_count(), *value.shape[1:]), value.dtype)
             for key, value in self.train_batches[0].items()
         }
         shapes = jax.eval_shape(self._init_fn(), global_batch)
         sharding = replicated(self.mesh)
-        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+        abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+        object.__setattr__(self, "_abstract_state", abstract)  # a frozen dataclass: memoise by hand
+        return abstract
 
 
 def setup_experiment(config) -> Experiment:
