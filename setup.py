@@ -10,6 +10,8 @@ setup(
     version="0.1.0",
     description="A functional research codebase for deep generative models in JAX/Flax.",
     packages=find_packages(include=["genjax", "genjax.*"]),
+    # The bundled feature networks' weights (small; each reproduces from its training script).
+    package_data={"genjax.features": ["weights/*.npz"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.4.35",

@@ -17,11 +17,20 @@ from genjax.metrics.likelihood import bits_per_dim, perplexity
 from genjax.metrics.memorisation import inversion_reconstruction_error, nearest_neighbour_distances
 from genjax.metrics.ndb import NDBResult, number_of_different_bins
 from genjax.metrics.parzen import parzen_log_likelihood, select_parzen_bandwidth
-from genjax.metrics.prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
+from genjax.metrics.prdc import (
+    BallIndicators,
+    DensityCoverage,
+    PrecisionRecall,
+    ball_indicators,
+    density_coverage,
+    precision_recall,
+)
 from genjax.metrics.resampling import BootstrapResult, bootstrap
 from genjax.metrics.sample_quality import median_bandwidth, mmd, mode_coverage, rbf_kernel
 
 __all__ = [
+    "BallIndicators",
+    "ball_indicators",
     "BirthdayResult",
     "BootstrapResult",
     "C2STResult",

@@ -212,3 +212,63 @@ def density_coverage(
     _check_pair(real, fake, k, chunk_size, max_k=real.shape[0] - 1)
     dtype = jnp.promote_types(real.dtype, fake.dtype)
     return _density_coverage(real.astype(dtype), fake.astype(dtype), k, chunk_size)
+
+
+class BallIndicators(NamedTuple):
+    """Per-example terms whose means are the four k-NN metrics (N real, M fake rows).
+
+    Attributes:
+      fake_in_real: `[M]` bool, fake j inside some real ball; mean = precision.
+      real_in_fake: `[N]` bool, real i inside some fake ball; mean = recall.
+      real_balls_per_fake: `[M]` int, real balls containing fake j; mean / k = density.
+      real_covered: `[N]` bool, real i's ball holds a fake; mean = coverage.
+    """
+
+    fake_in_real: Array
+    real_in_fake: Array
+    real_balls_per_fake: Array
+    real_covered: Array
+
+
+@functools.partial(jax.jit, static_argnames=("k", "chunk_size"))
+def _ball_indicators(real: Array, fake: Array, k: int, chunk_size: int) -> BallIndicators:
+    real_r2 = _knn_squared_radii(real, k, chunk_size)
+    fake_r2 = _knn_squared_radii(fake, k, chunk_size)
+    counts = _map_chunks(
+        lambda rows, _: jnp.sum(_squared_distances(rows, real) < real_r2[None, :], axis=1), fake, chunk_size
+    )
+    in_fake = _map_chunks(
+        lambda rows, _: jnp.any(_squared_distances(rows, fake) < fake_r2[None, :], axis=1), real, chunk_size
+    )
+    nearest_fake = _map_chunks(
+        lambda rows, _: jnp.min(_squared_distances(rows, fake), axis=1), real, chunk_size
+    )
+    return BallIndicators(counts > 0, in_fake, counts, nearest_fake < real_r2)
+
+
+def ball_indicators(
+    real_feats: ArrayLike, fake_feats: ArrayLike, *, k: int, chunk_size: int = _DEFAULT_CHUNK_SIZE
+) -> BallIndicators:
+    """The per-example terms of precision, recall, density and coverage, one k for all four.
+
+    Their means reproduce `precision_recall` and `density_coverage` at the same
+    k exactly (same balls, same strict ``<``). They are what a confidence
+    interval resamples: with the balls of the full sets held fixed, a
+    bootstrap over the `[M]` fake terms (precision, density) or the `[N]` real
+    terms (recall, coverage) gives the sampling spread of each mean without
+    rebuilding balls on resamples, whose duplicated rows would shrink k-NN
+    radii to 0 and bias every figure downwards.
+
+    Args:
+      real_feats: `[N, ...]` real features; first.
+      fake_feats: `[M, ...]` generated features, same D; second.
+      k: neighbour rank of the radii, ``1 <= k < min(N, M)``.
+      chunk_size: query rows per block of distances.
+    Returns:
+      a `BallIndicators` of `[M]` and `[N]` arrays.
+    """
+    real = _as_features(real_feats, "real_feats")
+    fake = _as_features(fake_feats, "fake_feats")
+    _check_pair(real, fake, k, chunk_size, max_k=min(real.shape[0], fake.shape[0]) - 1)
+    dtype = jnp.promote_types(real.dtype, fake.dtype)
+    return _ball_indicators(real.astype(dtype), fake.astype(dtype), k, chunk_size)

@@ -101,3 +101,17 @@ def test_rejects_bad_inputs():
         nn_metrics.density_coverage(real, fake, k=10)
     with pytest.raises(ValueError, match="chunk_size"):
         nn_metrics.density_coverage(real, fake, k=3, chunk_size=0)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_ball_indicators_average_to_the_four_metrics(k):
+    real, fake = features(3, 120, 90)
+    terms = nn_metrics.ball_indicators(real, fake, k=k)
+    pr = as_floats(nn_metrics.precision_recall(real, fake, k=k))
+    dc = as_floats(nn_metrics.density_coverage(real, fake, k=k))
+    assert terms.fake_in_real.shape == terms.real_balls_per_fake.shape == (90,)
+    assert terms.real_in_fake.shape == terms.real_covered.shape == (120,)
+    assert float(np.mean(terms.fake_in_real)) == pytest.approx(pr["precision"], abs=1e-7)
+    assert float(np.mean(terms.real_in_fake)) == pytest.approx(pr["recall"], abs=1e-7)
+    assert float(np.mean(terms.real_balls_per_fake)) / k == pytest.approx(dc["density"], abs=1e-6)
+    assert float(np.mean(terms.real_covered)) == pytest.approx(dc["coverage"], abs=1e-7)

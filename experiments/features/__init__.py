@@ -1,0 +1,1 @@
+"""Scripts that train the bundled feature networks and convert external weights."""
