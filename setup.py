@@ -37,6 +37,9 @@ setup(
         # genjax never imports them.
         # prdc and scikit-image are the references the precision/recall, density/coverage,
         # PSNR and SSIM tests compare with.
-        "benchmark": ["torch", "normflows", "prdc", "scikit-image"],
+        # torch-fidelity is the reference for the FID Inception-v3 (tests/features). It requires
+        # torchvision, pinned to the build that matches README's torch==2.13.0 so that pip never
+        # swaps torch for a newer one; the tests never import torchvision itself.
+        "benchmark": ["torch", "normflows", "prdc", "scikit-image", "torch-fidelity", "torchvision==0.28.0"],
     },
 )

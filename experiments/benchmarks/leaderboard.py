@@ -37,7 +37,6 @@ RUNS: dict[str, tuple[str, str, int]] = {
     "realnvp": ("flow", "realnvp_digits", 2000),
     "glow": ("flow", "glow_digits", 2000),
     "maf": ("flow", "maf_digits", 2000),
-    "iaf": ("flow", "iaf_digits", 2000),
     "planar": ("flow", "planar_digits", 2000),
     "radial": ("flow", "radial_digits", 2000),
     "gan_non_saturating": ("gan", "non_saturating_digits", 5000),
@@ -52,12 +51,18 @@ RUNS: dict[str, tuple[str, str, int]] = {
     "ddpm": ("ddpm", "linear_digits", 3000),
     "ebm": ("ebm", "cd_replay_digits", 3000),
     "ncsn": ("score", "ncsn_digits", 3000),
+    "iaf": ("flow", "iaf_digits", 1000),  # sequential inverse: ~9x a MAF step
 }
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent of one run directory per leaderboard entry.")
 _RUNS = flags.DEFINE_list("runs", list(RUNS), "Which entries (names in RUNS).")
 _STAGE = flags.DEFINE_enum("stage", "all", ["train", "evaluate", "all"], "Train, evaluate, or both.")
 _JSON = flags.DEFINE_string("json", None, "Also write the results here.")
+_FIGURE = flags.DEFINE_string("figure", None, "PNG of FID against test bits/dim.")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", 1000, "Samples per model (and training images in the floor)."
+)
+_NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", 200, "Bootstrap resamples per interval.")
 flags.mark_flag_as_required("workdir")
 
 
@@ -90,6 +95,101 @@ def train(workdir: str, names) -> list[dict]:
     return timings
 
 
+def _test_record(run_dir: Path) -> dict:
+    """The loop's one test evaluation (on the step selected on validation), from metrics.jsonl."""
+    from genjax.train.logging import read_metrics
+
+    records = [r for r in read_metrics(run_dir) if r["split"] == "test"]
+    return records[-1] if records else {}
+
+
+def floor_row(num_samples: int, num_bootstrap: int) -> dict:
+    """Real images judged like samples: ``num_samples`` training images against the test split.
+
+    The training images stand in for a perfect model's samples (same N as the
+    models' rows, so FID's small-N bias is the same). Their nearest-neighbour
+    figures would be 0 by construction, so ``nn`` is the test images' distance
+    to the training set instead: what a model that does not memorise scores.
+    """
+    import jax
+    import numpy as np
+
+    from experiments.features.train_digits_classifier import digits_splits
+    from genjax import features
+    from genjax.train.quality_report import METRICS, quality_report
+
+    splits = digits_splits()
+    train, test = splits["train"][0], splits["test"][0]
+    chosen = np.random.default_rng(0).permutation(len(train))[:num_samples]
+    names = tuple(m for m in METRICS if m != "nn")
+    report, _ = quality_report(
+        jax.random.key(1),
+        train[chosen],
+        test,
+        train,
+        network=features.load("digits_cnn"),
+        metric_names=names,
+        num_bootstrap=num_bootstrap,
+    )
+    nn, _ = quality_report(
+        jax.random.key(1),
+        test,
+        test,
+        train,
+        network=features.load("digits_cnn"),
+        metric_names=("nn",),
+        num_bootstrap=num_bootstrap,
+    )
+    # The nearest-training-image distances of the test split: the reference that model rows divide by.
+    report["nn"] = nn["nn"]
+    return {"run": "real (train vs test)", **report}
+
+
+def evaluate(workdir: str, names, num_samples: int, num_bootstrap: int) -> list[dict]:
+    """Quality reports of every trained run (DDPM twice: ancestral and DDIM-50), floor first."""
+    from genjax.train.checkpoint import load_config
+    from genjax.train.quality_report import METRICS, evaluate_samples_workdir
+
+    rows = [floor_row(num_samples, num_bootstrap)]
+    print(json.dumps(rows[0]), flush=True)
+    for name in names:
+        run_dir = Path(workdir) / name
+        if not (run_dir / "leaderboard_train.json").exists():
+            print(f"{name}: not trained, skipped", flush=True)
+            continue
+        config = load_config(run_dir)
+        variants = [(name, config)]
+        if RUNS[name][0] == "ddpm":
+            ddim = config.copy_and_resolve_references()
+            ddim.model.sampler = "ddim"
+            variants.append((f"{name}_ddim50", ddim))
+        test = _test_record(run_dir)
+        timing = json.loads((run_dir / "leaderboard_train.json").read_text())
+        for label, variant in variants:
+            started = time.perf_counter()
+            report = evaluate_samples_workdir(
+                variant,
+                str(run_dir),
+                metric_names=METRICS,
+                num_samples=num_samples,
+                num_bootstrap=num_bootstrap,
+            )
+            row = {
+                "run": label,
+                "config": f"{RUNS[name][0]}.py:{RUNS[name][1]}",
+                "num_steps": RUNS[name][2],
+                "train_seconds": timing["train_seconds"],
+                "selected_step": report["step"],
+                "test_nll": test.get("nll"),
+                "test_bits_per_dim": test.get("bits_per_dim"),
+                "evaluate_seconds": round(time.perf_counter() - started, 1),
+                **report,
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
 def main(argv):
     del argv
     unknown = sorted(set(_RUNS.value) - set(RUNS))
@@ -97,8 +197,17 @@ def main(argv):
         raise SystemExit(f"--runs: unknown {', '.join(unknown)}; allowed: {', '.join(RUNS)}")
 
     def run():
+        from experiments.benchmarks.leaderboard_report import save_figure
+        from experiments.benchmarks.reports import report_header, write_json
+
         if _STAGE.value in ("train", "all"):
             train(_WORKDIR.value, _RUNS.value)
+        if _STAGE.value in ("evaluate", "all"):
+            rows = evaluate(_WORKDIR.value, _RUNS.value, _NUM_SAMPLES.value, _NUM_BOOTSTRAP.value)
+            report = {**report_header("leaderboard"), "num_samples": _NUM_SAMPLES.value, "rows": rows}
+            write_json(_JSON.value, report)
+            if _FIGURE.value:
+                save_figure(_FIGURE.value, rows)
 
     run_or_exit(run)
 

@@ -134,9 +134,10 @@ def train_digits_cnn(
 def load_digits_cnn(weights_path: str | os.PathLike | None = None) -> FeatureNetwork:
     """The digits classifier as a `FeatureNetwork` (shipped weights unless a path is given)."""
     params = jax.tree.map(jnp.asarray, load_params(weights_path or WEIGHTS_FILE))
+    apply = jax.jit(digits_cnn_apply)  # weights as an argument, not compiled-in constants
 
     def features(images: jax.Array) -> jax.Array:
-        return digits_cnn_apply(params, images)[1]
+        return apply(params, images)[1]
 
-    logits: Callable[[jax.Array], jax.Array] = lambda images: digits_cnn_apply(params, images)[0]
+    logits: Callable[[jax.Array], jax.Array] = lambda images: apply(params, images)[0]
     return FeatureNetwork("digits_cnn", (8, 8, 1), features, logits, NUM_FEATURES)
