@@ -74,6 +74,19 @@ def test_evaluate_and_sample_binaries(run, tmp_path):
     report = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert report["step"] == 20 and report["num_examples"] == 297 and np.isfinite(report["nll"])
     assert (tmp_path / "eval_test_20.json").exists()
+    judged = run(
+        "experiments.evaluate",
+        f"--workdir={tmp_path}",
+        "--metrics=fid,kid,precision_recall,nn",
+        "--num_samples=64",
+        "--num_bootstrap=10",
+    )
+    assert judged.returncode == 0, judged.stderr[-2000:]
+    quality = json.loads(judged.stdout.strip().splitlines()[-1])
+    assert quality["feature_network"] == "digits_cnn" and quality["num_samples"] == 64
+    assert quality["fid"]["lower"] <= quality["fid"]["value"] <= quality["fid"]["upper"]
+    assert 0.0 <= quality["precision"]["value"] <= 1.0 and np.isfinite(quality["kid"]["value"])
+    assert (tmp_path / "quality_test_20.json").exists() and (tmp_path / "nearest_neighbours_20.png").exists()
     sampled = run(
         "experiments.sample", f"--workdir={tmp_path}", "--num_samples=16", f"--output={tmp_path / 'grid.png'}"
     )
