@@ -114,7 +114,7 @@ def floor_row(num_samples: int, num_bootstrap: int) -> dict:
     import jax
     import numpy as np
 
-    from experiments.features.train_digits_classifier import digits_splits
+    from experiments.features.splits import digits_splits
     from genjax import features
     from genjax.train.quality_report import METRICS, quality_report
 

@@ -20,30 +20,13 @@ import time
 from absl import app, flags
 
 from experiments.cli import parse_flags, run_or_exit
+from experiments.features.splits import digits_splits
 
 _SEED = flags.DEFINE_integer("seed", 0, "Initialisation and batch-order seed.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 3000, "Adam steps.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the .npz weights.")
 _JSON = flags.DEFINE_string("json", None, "Also write the training report here.")
 flags.mark_flag_as_required("output")
-
-
-def digits_splits() -> dict[str, tuple]:
-    """{split: (images `[N, 8, 8, 1]` float32 in [0, 1], labels `[N]` int32)} as every model sees them."""
-    import numpy as np
-
-    from experiments.configs.common import base_config
-    from genjax.data import load_dataset
-    from genjax.data.sources import DIGITS_NUM_LEVELS
-
-    dataset = load_dataset(base_config("vae").data)
-    splits = {}
-    for name in ("train", "validation", "test"):
-        source = getattr(dataset, name)
-        rows = source.gather(np.arange(source.num_examples))
-        images = np.asarray(rows["x"], np.float32) / (DIGITS_NUM_LEVELS - 1)
-        splits[name] = (images, np.asarray(rows["label"], np.int32))
-    return splits
 
 
 def main(argv):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.features.train_digits_classifier import digits_splits
+from experiments.features.splits import digits_splits
 from genjax import features
 from genjax.errors import ConfigError
 from genjax.features import digits_cnn
