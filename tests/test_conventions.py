@@ -31,6 +31,21 @@ FROZEN = {
     (samplers, "annealed_langevin"): ("rng", "score_fn", "x0", "sigmas", "step_size", "steps_per_sigma"),
     (metrics, "mmd"): ("x", "y", "kernel"),
     (metrics, "frechet_distance"): ("feats_a", "feats_b"),
+    (metrics, "frechet_distance_from_stats"): ("mu1", "sigma1", "mu2", "sigma2"),
+    (metrics, "kernel_inception_distance"): ("rng", "feats_a", "feats_b", "num_subsets", "subset_size"),
+    (metrics, "inception_score"): ("probs", "num_splits"),
+    (metrics, "modified_inception_score"): ("probs", "num_splits"),
+    (metrics, "mode_score"): ("probs", "real_probs"),
+    (metrics, "am_score"): ("probs", "train_probs"),
+    (metrics, "precision_recall"): ("real_feats", "fake_feats", "k"),
+    (metrics, "density_coverage"): ("real_feats", "fake_feats", "k"),
+    (metrics, "number_of_different_bins"): ("rng", "train_feats", "fake_feats", "num_bins", "alpha"),
+    (metrics, "classifier_two_sample_test"): ("rng", "real", "fake"),
+    (metrics, "birthday_paradox_support"): ("rng", "samples", "batch_size", "num_pairs", "threshold"),
+    (metrics, "parzen_log_likelihood"): ("samples", "x_eval", "bandwidth"),
+    (metrics, "nearest_neighbour_distances"): ("train", "samples"),
+    (metrics, "inversion_reconstruction_error"): ("rng", "generator_fn", "x", "num_steps"),
+    (metrics, "bootstrap"): ("rng", "metric_fn", "num_resamples"),
 }
 # Options that select behaviour by name are keyword-only even without a default.
 KEYWORD_ONLY_NAMES = {"kind", "divergence", "variance"}
