@@ -103,56 +103,13 @@ def _test_record(run_dir: Path) -> dict:
     return records[-1] if records else {}
 
 
-def floor_row(num_samples: int, num_bootstrap: int) -> dict:
-    """Real images judged like samples: ``num_samples`` training images against the test split.
-
-    The training images stand in for a perfect model's samples (same N as the
-    models' rows, so FID's small-N bias is the same). Their nearest-neighbour
-    figures would be 0 by construction and their NDB bins are their own, so
-    ``nn`` and ``ndb`` judge the 297 test images against the training set
-    instead (NDB then has 29 bins): what a model that does not memorise scores.
-    """
-    import jax
-    import numpy as np
-
-    from experiments.features.splits import digits_splits
-    from genjax import features
-    from genjax.train.quality_report import METRICS, quality_report
-
-    splits = digits_splits()
-    train, test = splits["train"][0], splits["test"][0]
-    chosen = np.random.default_rng(0).permutation(len(train))[:num_samples]
-    names = tuple(m for m in METRICS if m != "nn")
-    report, _ = quality_report(
-        jax.random.key(1),
-        train[chosen],
-        test,
-        train,
-        network=features.load("digits_cnn"),
-        metric_names=names,
-        num_bootstrap=num_bootstrap,
-    )
-    held_out, _ = quality_report(
-        jax.random.key(1),
-        test,
-        test,
-        train,
-        network=features.load("digits_cnn"),
-        metric_names=("nn", "ndb"),
-        num_bootstrap=num_bootstrap,
-    )
-    # Test images, not the training images themselves, against the training set's bins and neighbours:
-    # the training images sit in their own bins and are their own nearest neighbours.
-    report["nn"], report["ndb"] = held_out["nn"], held_out["ndb"]
-    return {"run": "real (train vs test)", **report}
-
-
 def evaluate(workdir: str, names, num_samples: int, num_bootstrap: int) -> list[dict]:
     """Quality reports of every trained run (DDPM twice: ancestral and DDIM-50), floor first."""
+    from experiments.benchmarks.real_floors import floor_row
     from genjax.train.checkpoint import load_config
     from genjax.train.quality_report import METRICS, evaluate_samples_workdir
 
-    rows = [floor_row(num_samples, num_bootstrap)]
+    rows = [{"run": "real (train vs test)", **floor_row("digits", num_samples, num_bootstrap)}]
     print(json.dumps(rows[0]), flush=True)
     for name in names:
         run_dir = Path(workdir) / name
