@@ -34,6 +34,7 @@ def report():
     return result, extras, (samples, reference, train)
 
 
+@pytest.mark.slow
 def test_every_metric_reported_with_its_interval(report):
     result, extras, (samples, reference, train) = report
     for name in ("fid", "precision", "recall", "density", "coverage", "c2st", "nn"):
