@@ -312,7 +312,11 @@ def evaluate_samples_workdir(
     def images(name: str) -> np.ndarray:
         return first_examples(data_lib.eval_batches(dataset, data_config, split=name, batch_size=500))
 
-    reference, train = images(split), images("train")
+    reference = images(split)
+    if dataset.train.num_examples is None:  # a procedural toy: a fixed draw as large as the samples
+        train = np.asarray(dataset.train.sample(np.random.default_rng(seed), num_samples)["x"], np.float32)
+    else:
+        train = images("train")
     sample_fn = jax.jit(model.sample, static_argnums=2)
     params = state.eval_params()
     chunks = []

@@ -109,3 +109,24 @@ def test_bad_options_are_one_line_errors():
             np.zeros((30, 8, 8, 1)),
             network=toy_network(),
         )
+
+
+@pytest.mark.slow
+def test_a_toy2d_gan_is_judged_on_its_coordinates(tmp_path):
+    from experiments.configs import gan as gan_config
+    from genjax.train import train_and_evaluate
+
+    config = gan_config.get_config("smoke")  # the ring of 8 Gaussians, 20 steps
+    train_and_evaluate(config, tmp_path, print_fn=lambda *_: None)
+    report = qr.evaluate_samples_workdir(
+        None,
+        str(tmp_path),
+        metric_names=["fid", "precision_recall", "c2st", "nn"],
+        num_samples=200,
+        num_bootstrap=10,
+        checkpoint="latest",
+    )
+    assert report["feature_network"] == "identity" and report["num_samples"] == 200
+    assert report["fid"]["value"] > 0 and 0.5 <= report["c2st"]["value"] <= 1.0
+    assert "nearest_neighbours_png" not in report  # points, not images
+    assert (tmp_path / f"quality_test_{report['step']}.json").exists()
