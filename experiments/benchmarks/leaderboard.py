@@ -123,7 +123,7 @@ def _test_record(run_dir: Path) -> dict:
 
 def evaluate(workdir: str, names, num_samples: int, num_bootstrap: int) -> list[dict]:
     """Quality reports of every trained run (DDPM twice: ancestral and DDIM-50), floor first."""
-    from experiments.benchmarks.real_floors import floor_row
+    from experiments.benchmarks.floors import floor_row
     from genjax.train.checkpoint import load_config
     from genjax.train.quality_report import METRICS, evaluate_samples_workdir
 
