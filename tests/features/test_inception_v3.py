@@ -255,6 +255,7 @@ def test_saved_random_weights_round_trip_to_the_right_shapes(tmp_path):
 
 
 @pytest.mark.subprocess
+@pytest.mark.slow
 def test_converter_binary_without_input_file_exits_one_with_one_line(run, tmp_path):
     result = run(
         "experiments.features.convert_inception_weights",
