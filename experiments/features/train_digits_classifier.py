@@ -33,6 +33,8 @@ def main(argv):
     del argv
 
     def run():
+        import jax
+
         from experiments.benchmarks.reports import report_header, write_json
         from genjax.features import base, digits_cnn
 
@@ -48,7 +50,7 @@ def main(argv):
             "seed": _SEED.value,
             "num_steps": _NUM_STEPS.value,
             "train_seconds": round(seconds, 1),
-            "num_parameters": sum(int(a.size) for a in __import__("jax").tree.leaves(params)),
+            "num_parameters": sum(int(a.size) for a in jax.tree.leaves(params)),
             "best_step": history["best_step"],
             "validation_accuracy": history["best_validation_accuracy"],
             "train_accuracy": digits_cnn.accuracy(params, *splits["train"]),

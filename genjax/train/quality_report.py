@@ -25,6 +25,7 @@ runs). Intervals, each at ``confidence``:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -359,5 +360,5 @@ def evaluate_samples_workdir(
             )
             report["nearest_neighbours_png"] = str(path)
         path = Path(workdir) / f"quality_{split}_{step}.json"
-        path.write_text(__import__("json").dumps(report, indent=2, sort_keys=True) + "\n")
+        path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
