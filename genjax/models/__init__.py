@@ -17,13 +17,18 @@ from genjax.spec import DataSpec
 
 # config.model.name -> "module:function"; the function takes (config, spec: DataSpec).
 _REGISTRY: dict[str, str] = {
+    "autoencoder": "genjax.models.autoencoder.family:build",
     "autoregressive": "genjax.models.autoregressive.family:build",
     "ddpm": "genjax.models.ddpm.family:build",
     "ebm": "genjax.models.ebm.family:build",
     "flow": "genjax.models.flow.family:build",
     "gan": "genjax.models.gan.family:build",
+    "hvae": "genjax.models.hvae.family:build",
+    "kde": "genjax.models.kde.family:build",
+    "pca": "genjax.models.pca.family:build",
     "score": "genjax.models.score.family:build",
     "vae": "genjax.models.vae.family:build",
+    "vqvae": "genjax.models.vqvae.family:build",
 }
 
 __all__ = ["GenerativeModel", "LossFn", "build", "known_models", "masked_mean"]

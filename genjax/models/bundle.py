@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
-Params = dict[str, Any]  # {player_name: parameter pytree}
+Params = dict[str, Any]  # {player_name: parameter pytree}, plus any buffers (see update_buffers)
 Batch = Mapping[str, Array]  # {"x": [B, ...], optional "label": [B], "mask": [B]}
 LossFn = Callable[[Params, Batch, Array], tuple[Array, dict[str, Array]]]
 
@@ -44,6 +44,13 @@ class GenerativeModel:
         (model_state, batch)``, run at the start of every train step before any
         loss: it may advance the chains with the current parameters and add
         entries to the batch (e.g. ``"x_model"``) that the losses read.
+      update_buffers: optional ``(params, batch, rng) -> (params, metrics)``, run at
+        the end of every train step, after every player's gradient update, with
+        that step's fresh parameters. Buffers are entries of ``params`` under keys
+        that are not players (no loss differentiates them and no optimizer sees
+        them): EMA codebooks, running code statistics, a KDE's kernel centres. It
+        may also re-initialise rows of a player's parameters (dead-code restarts).
+        Its scalar metrics join the step's metrics under their own names.
       convolutional: the networks run convolutions; on the CPU backend the loop then
         steps from the host (XLA:CPU runs convolutions inside a while loop ~10x slower).
         Each family declares it from its architecture; a test checks it against the
@@ -58,10 +65,12 @@ class GenerativeModel:
     eval_metrics: Callable[[Params, Batch, Array], dict[str, Array]] | None = None
     init_model_state: Callable[[Array, Batch], Any] | None = None
     advance_model_state: Callable[[Params, Any, Batch, Array], tuple[Any, Batch]] | None = None
+    update_buffers: Callable[[Params, Batch, Array], tuple[Params, dict[str, Array]]] | None = None
     convolutional: bool = False
 
     @property
     def players(self) -> tuple[str, ...]:
+        """The keys of ``losses``; any other key of ``params`` is a buffer."""
         return tuple(self.losses)
 
 

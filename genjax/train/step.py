@@ -44,6 +44,7 @@ PURPOSE_SAMPLE = 3
 PURPOSE_QUALITY = 4
 PURPOSE_MODEL_STATE = 5
 PURPOSE_HOOK = 6
+PURPOSE_BUFFERS = 7
 
 
 def step_key(seed: int, step, purpose: int) -> Array:
@@ -213,6 +214,12 @@ def make_single_step(
             if schedules is not None:
                 count = state.step * updates_per_step[player]
                 metrics[f"{prefix[player]}lr"] = jnp.asarray(schedules[player](count), jnp.float32)
+        if model.update_buffers is not None:
+            # After the gradient updates, so statistics describe the parameters the step ends with.
+            buffers_key = step_key(seed, state.step, PURPOSE_BUFFERS)
+            params, buffer_metrics = model.update_buffers(params, batch, buffers_key)
+            params = dict(params)
+            metrics.update(buffer_metrics)
         ema_params = state.ema_params
         if ema_params is not None:
             ema_params = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params, params)

@@ -76,6 +76,49 @@ def test_players_update_in_order_with_their_own_gradients():
     assert int(state.step) == 1
 
 
+def test_buffers_update_after_the_players_and_no_optimizer_sees_them():
+    """A buffer holding the running mean of the player's parameter and of the batch, by hand."""
+
+    def init(rng, batch):
+        del rng, batch
+        return {"model": {"a": jnp.array(2.0)}, "buffers": {"mean_a": jnp.array(0.0), "sum_x": jnp.array(0.0)}}
+
+    def loss(params, batch, rng):
+        # The buffer enters the loss but is not differentiated: it is not a player.
+        return (params["model"]["a"] - params["buffers"]["mean_a"]) ** 2, {}
+
+    def update_buffers(params, batch, rng):
+        buffers = {
+            "mean_a": 0.5 * params["buffers"]["mean_a"] + 0.5 * params["model"]["a"],
+            "sum_x": params["buffers"]["sum_x"] + jnp.sum(batch["x"]),
+        }
+        return {**params, "buffers": buffers}, {"buffer_mean_a": buffers["mean_a"]}
+
+    model = GenerativeModel(
+        init=init,
+        losses={"model": loss},
+        sample=lambda params, rng, n: jnp.zeros((n, 1)),
+        log_prob=None,
+        element_shape=(1,),
+        update_buffers=update_buffers,
+    )
+    optimizers = {"model": optax.sgd(0.1)}
+    step = make_single_step(model, optimizers, seed=0, updates_per_step={"model": 1})
+    state = init_train_state(model, optimizers, {"x": jnp.zeros((2, 1))}, seed=0, ema=False)
+    assert set(state.opt_state) == {"model"}
+    a, mean_a, sum_x = 2.0, 0.0, 0.0
+    for t in range(3):
+        batch = {"x": jnp.full((2, 1), float(t + 1))}
+        state, metrics = step(state, batch)
+        a = a - 0.1 * 2.0 * (a - mean_a)  # the gradient sees the buffer of the step's start
+        mean_a = 0.5 * mean_a + 0.5 * a  # then the buffer sees the step's new parameter
+        sum_x += 2.0 * (t + 1)
+        np.testing.assert_allclose(float(state.params["model"]["a"]), a, rtol=1e-6)
+        np.testing.assert_allclose(float(state.params["buffers"]["mean_a"]), mean_a, rtol=1e-6)
+        np.testing.assert_allclose(float(metrics["buffer_mean_a"]), mean_a, rtol=1e-6)
+    assert float(state.params["buffers"]["sum_x"]) == sum_x
+
+
 def test_scan_of_k_steps_equals_k_single_steps():
     model = quadratic_game()
     optimizers = {"leader": optax.adam(0.05), "follower": optax.adam(0.05)}
