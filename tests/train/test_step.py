@@ -81,7 +81,10 @@ def test_buffers_update_after_the_players_and_no_optimizer_sees_them():
 
     def init(rng, batch):
         del rng, batch
-        return {"model": {"a": jnp.array(2.0)}, "buffers": {"mean_a": jnp.array(0.0), "sum_x": jnp.array(0.0)}}
+        return {
+            "model": {"a": jnp.array(2.0)},
+            "buffers": {"mean_a": jnp.array(0.0), "sum_x": jnp.array(0.0)},
+        }
 
     def loss(params, batch, rng):
         # The buffer enters the loss but is not differentiated: it is not a player.
