@@ -59,31 +59,14 @@ RESULT_RANGES = {
 RESULT_LINE = re.compile(r"^RESULT (\w+)=(\S+)$", re.MULTILINE)
 
 
-def notebook_source(path: Path) -> str:
-    """The code cells joined into one script; shell (!) and magic (%) lines are dropped."""
-    cells = json.loads(path.read_text())["cells"]
-    lines = []
-    for cell in cells:
-        if cell["cell_type"] != "code":
-            continue
-        lines += [
-            line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("!", "%"))
-        ]
-        lines.append("")
-    return "\n".join(lines)
-
-
-@pytest.mark.slow
-@pytest.mark.subprocess
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_mode(path, tmp_path):
-    assert path.stem in RESULT_RANGES, f"add the RESULT line and range of {path.name} to RESULT_RANGES"
-    script = tmp_path / f"{path.stem}.py"
-    script.write_text(notebook_source(path))
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory) -> dict:
+    """Every notebook in smoke mode, all in one subprocess (tests/colab_smoke_runner.py)."""
+    tmp = tmp_path_factory.mktemp("colabs")
     env = {
         **os.environ,
         "GENJAX_COLAB_SMOKE": "1",
-        "GENJAX_COLAB_WORKDIR": str(tmp_path / "work"),
+        "GENJAX_COLAB_WORKDIR": str(tmp / "work"),
         "MPLBACKEND": "Agg",
         "PYTHONPATH": str(REPO),
         "JAX_PLATFORMS": "cpu",
@@ -91,14 +74,35 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path):
     # Smoke runs are compile-bound: XLA's cheapest optimisation level roughly halves their CPU time.
     # It changes the printed numbers only in their last digits, far inside the ranges checked here.
     env["XLA_FLAGS"] = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    result = subprocess.run(
-        [sys.executable, str(script)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    out = tmp / "results.json"
+    # One interpreter for all notebooks: Python and JAX start once. Each notebook gets a fresh
+    # namespace and its own workdir (the runner sets GENJAX_COLAB_WORKDIR to work/<notebook>),
+    # and a failing notebook does not stop the others.
+    subprocess.run(
+        [sys.executable, str(REPO / "tests" / "colab_smoke_runner.py"), str(out), *map(str, NOTEBOOKS)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60 * len(NOTEBOOKS) + 120,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert FINAL_OUTPUT.get(path.stem, "") in result.stdout
+    return json.loads(out.read_text()) if out.exists() else {}
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.xdist_group("colabs")  # one worker runs the shared subprocess (pyproject: --dist=loadgroup)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_mode(path, smoke_runs):
+    assert path.stem in RESULT_RANGES, f"add the RESULT line and range of {path.name} to RESULT_RANGES"
+    assert path.stem in smoke_runs, "the runner stopped before this notebook"
+    run = smoke_runs[path.stem]
+    assert run["ok"], run["error"][-3000:]
+    assert FINAL_OUTPUT.get(path.stem, "") in run["stdout"]
+    print(f"{path.stem}: {run['seconds']:.1f} s")
 
     name, low, high = RESULT_RANGES[path.stem]
-    found = RESULT_LINE.findall(result.stdout)
+    found = RESULT_LINE.findall(run["stdout"])
     assert [key for key, _ in found] == [name], f"expected one 'RESULT {name}=...' line, got {found}"
     value = float(found[0][1])
     print(f"RESULT {name}={value!r}")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")  # the PyTorch twins are a benchmark-only extra
-pytestmark = pytest.mark.torch
+# Module fixtures are built once per worker: one group keeps this module on one worker (--dist=loadgroup).
+pytestmark = [pytest.mark.torch, pytest.mark.xdist_group("diffusion_torch")]
 
 from experiments.benchmarks import diffusion_torch as dt  # noqa: E402
 from genjax.diffusion import linear_betas, make_schedule  # noqa: E402

@@ -13,6 +13,9 @@ from genjax.errors import ConfigError
 from genjax.features import digits_cnn
 from tests.conftest import REPO
 
+# Module fixtures are built once per worker: one group keeps this module on one worker (--dist=loadgroup).
+pytestmark = pytest.mark.xdist_group("digits_cnn")
+
 
 @pytest.fixture(scope="module")
 def splits():

@@ -15,6 +15,9 @@ from genjax.errors import ConfigError
 from genjax.features import inception_v3
 from genjax.features.base import save_params
 
+# Module fixtures are built once per worker: one group keeps this module on one worker (--dist=loadgroup).
+pytestmark = pytest.mark.xdist_group("inception_v3")
+
 # Jitted once here: run op by op, the gathers and lerps each compile on their own (seconds).
 preprocess = jax.jit(inception_v3.preprocess, static_argnames="quantize")
 resize = jax.jit(inception_v3.resize_bilinear_tf1, static_argnames="size")

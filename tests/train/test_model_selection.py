@@ -20,7 +20,8 @@ from genjax.train.hooks import PeriodicHook
 from genjax.train.logging import read_metrics
 from genjax.train.restore import evaluate_workdir, restore_from_workdir
 
-pytestmark = pytest.mark.slow
+# Module fixtures are built once per worker: one group keeps this module on one worker (--dist=loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model_selection")]
 LEARNING_RATE = 3e-3
 
 

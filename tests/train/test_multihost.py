@@ -27,6 +27,9 @@ import pytest
 from genjax.errors import ConfigError
 from genjax.train import distributed
 
+# Module fixtures are built once per worker: one group keeps this module on one worker (--dist=loadgroup).
+pytestmark = pytest.mark.xdist_group("multihost")
+
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 4
 SMOKE = [

@@ -10,6 +10,9 @@ from genjax.errors import ConfigError
 from genjax.features import FeatureNetwork
 from genjax.train import quality_report as qr
 
+# Module fixtures are built once per worker: one group keeps this module on one worker (--dist=loadgroup).
+pytestmark = pytest.mark.xdist_group("quality_report")
+
 SHAPE = (4, 4, 1)
 
 

@@ -11,6 +11,9 @@ import pytest
 
 from genjax.models.networks.unet import AttnBlock, UNet, check_image_size, group_count, unet_num_params
 
+# Module fixtures are built once per worker: one group keeps this module on one worker (--dist=loadgroup).
+pytestmark = pytest.mark.xdist_group("unet")
+
 TINY = dict(channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,))
 
 
