@@ -15,6 +15,14 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr
 
+# The sampling primitives (genjax.random_variates) are public here too: genjax.distributions.box_muller.
+from genjax.random_variates import (  # noqa: F401
+    RejectionSamples,
+    box_muller,
+    gumbel_max_sample,
+    inverse_cdf_sample,
+    rejection_sample,
+)
 from genjax.reduce import sum_except_batch
 
 Array = jax.Array
