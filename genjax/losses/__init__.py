@@ -4,6 +4,11 @@ One file per family; every public name is re-exported here, e.g.
 ``genjax.losses.elbo``.
 """
 
+from genjax.losses.autoencoder import (
+    contractive_penalty,
+    corrupt,
+    sparsity_penalty,
+)
 from genjax.losses.diffusion import (
     ddpm_bound_terms,
     ddpm_loss,
@@ -32,6 +37,15 @@ from genjax.losses.gan import (
     r1_penalty,
     unrolled_generator_loss,
 )
+from genjax.losses.hierarchical import (
+    HierarchicalTerms,
+    elbo_from_log_weights,
+    hierarchical_elbo,
+    hierarchical_iwae_bound,
+    hierarchical_terms,
+    iwae_from_log_weights,
+    precision_weighted_merge,
+)
 from genjax.losses.score import (
     denoising_score_matching,
     dsm_target,
@@ -40,11 +54,32 @@ from genjax.losses.score import (
     sliced_score_matching_from_projections,
 )
 from genjax.losses.vae import elbo, gaussian_kl, iwae_bound, reparameterize
+from genjax.losses.vq import (
+    VQEMAState,
+    VQOutput,
+    ema_codebook_init,
+    ema_codebook_update,
+    vector_quantize,
+)
 
 __all__ = [
+    "VQEMAState",
+    "VQOutput",
+    "ema_codebook_init",
+    "ema_codebook_update",
+    "vector_quantize",
+    "HierarchicalTerms",
+    "elbo_from_log_weights",
+    "hierarchical_elbo",
+    "hierarchical_iwae_bound",
+    "hierarchical_terms",
+    "iwae_from_log_weights",
+    "precision_weighted_merge",
     "FDivergence",
     "F_DIVERGENCES",
     "contrastive_divergence",
+    "contractive_penalty",
+    "corrupt",
     "ddpm_bound_terms",
     "ddpm_loss",
     "ddpm_variational_bound",
@@ -67,6 +102,7 @@ __all__ = [
     "reparameterize",
     "sliced_score_matching",
     "sliced_score_matching_from_projections",
+    "sparsity_penalty",
     "uniform_dequantize",
     "unrolled_generator_loss",
 ]
