@@ -20,7 +20,6 @@ likelihood where the family has one, never instead of it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import chex
@@ -32,12 +31,49 @@ from genjax.metrics._batches import as_matrix
 
 Array = jax.Array
 
-__all__ = ["parzen_log_likelihood", "select_parzen_bandwidth"]
+__all__ = ["gaussian_kde_log_prob", "parzen_log_likelihood", "select_parzen_bandwidth"]
 
 
 def _float_matrix(x) -> Array:
     """`[N, ...]` -> `[N, D]` float32."""
     return as_matrix(x).astype(jnp.float32)
+
+
+def gaussian_kde_log_prob(centres: Array, x: Array, *, bandwidth, mask: Array | None = None) -> Array:
+    """Log-density `[M]` (nats) of ``x`` `[M, D]` under the Gaussian KDE on ``centres`` `[N, D]`.
+
+    The traceable core shared by `parzen_log_likelihood` and the ``kde`` family:
+    jit- and grad-friendly, ``bandwidth`` (the kernel's standard deviation h) may be
+    a traced scalar. Exactly normalised mixture of N(s_i, h^2 I):
+
+        log p(x) = logsumexp_i(-|x - s_i|^2 / (2 h^2)) - log N - (D / 2) log(2 pi h^2).
+
+    Args:
+      centres: `[N, D]` kernel centres.
+      x: `[M, D]` points to score.
+      bandwidth: scalar h > 0 (not checked, so it can be traced).
+      mask: optional `[N]` or `[M, N]` bool, the centres each point's mixture keeps (N counts only
+        those): an unfilled buffer, or leave-one-out. A point with no kept centre scores -inf.
+    Returns:
+      `[M]`.
+    """
+    chex.assert_rank([centres, x], 2, custom_message="centres [N, D] and x [M, D]")
+    chex.assert_equal_shape_suffix([centres, x], 1, custom_message="centres and x: same features")
+    dim = x.shape[1]
+    # |x - s|^2 = |x|^2 - 2 x.s + |s|^2, clipped at 0 against cancellation.
+    sq = jnp.sum(x**2, axis=1, keepdims=True) - 2.0 * x @ centres.T + jnp.sum(centres**2, axis=1)
+    log_kernel = -jnp.maximum(sq, 0.0) / (2.0 * bandwidth**2)
+    log_norm = 0.5 * dim * jnp.log(2.0 * jnp.pi * bandwidth**2)
+    if mask is None:
+        return jax.nn.logsumexp(log_kernel, axis=1) - jnp.log(centres.shape[0]) - log_norm
+    mask = jnp.broadcast_to(mask, log_kernel.shape)
+    any_kept = jnp.any(mask, axis=1)
+    # A row with no kept centre is computed over all centres and then replaced by -inf, so
+    # neither its value nor its gradient is NaN (log 0 - log 0).
+    kept = mask | ~any_kept[:, None]
+    log_kernel = jnp.where(kept, log_kernel, -jnp.inf)
+    log_density = jax.nn.logsumexp(log_kernel, axis=1) - jnp.log(jnp.sum(kept, axis=1)) - log_norm
+    return jnp.where(any_kept, log_density, -jnp.inf)
 
 
 def parzen_log_likelihood(samples, x_eval, *, bandwidth: float, chunk_size: int = 1024) -> Array:
@@ -55,18 +91,17 @@ def parzen_log_likelihood(samples, x_eval, *, bandwidth: float, chunk_size: int 
         raise ValueError(f"bandwidth must be positive, got {bandwidth}")
     centres, points = _float_matrix(samples), _float_matrix(x_eval)
     chex.assert_equal_shape_suffix([centres, points], 1, custom_message="samples and x_eval: same features")
-    num, dim = centres.shape
-    log_norm = math.log(num) + 0.5 * dim * math.log(2.0 * math.pi * bandwidth**2)
-    centre_sq = jnp.sum(centres**2, axis=1)
-
-    @jax.jit
-    def chunk_log_prob(chunk):
-        # |x - s|^2 = |x|^2 - 2 x.s + |s|^2, clipped at 0 against cancellation.
-        sq = jnp.sum(chunk**2, axis=1, keepdims=True) - 2.0 * chunk @ centres.T + centre_sq
-        return jax.nn.logsumexp(-jnp.maximum(sq, 0.0) / (2.0 * bandwidth**2), axis=1) - log_norm
-
-    pieces = [chunk_log_prob(points[i : i + chunk_size]) for i in range(0, points.shape[0], chunk_size)]
+    pieces = [
+        _chunk_log_prob(centres, points[i : i + chunk_size], jnp.float32(bandwidth))
+        for i in range(0, points.shape[0], chunk_size)
+    ]
     return jnp.concatenate(pieces)
+
+
+@jax.jit
+def _chunk_log_prob(centres: Array, chunk: Array, bandwidth: Array) -> Array:
+    # One compilation per (N, chunk) shape, whatever the bandwidth (it is traced).
+    return gaussian_kde_log_prob(centres, chunk, bandwidth=bandwidth)
 
 
 def select_parzen_bandwidth(
