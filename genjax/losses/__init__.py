@@ -46,6 +46,7 @@ from genjax.losses.hierarchical import (
     iwae_from_log_weights,
     precision_weighted_merge,
 )
+from genjax.losses.infovae import info_vae_objective, mmd_penalty
 from genjax.losses.score import (
     denoising_score_matching,
     dsm_target,
@@ -96,7 +97,9 @@ __all__ = [
     "gaussian_kl",
     "generator_loss",
     "gradient_penalty",
+    "info_vae_objective",
     "iwae_bound",
+    "mmd_penalty",
     "nce_loss",
     "r1_penalty",
     "reparameterize",

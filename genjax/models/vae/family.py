@@ -8,8 +8,11 @@ of p(x | z) under one of three likelihoods:
 * ``discretized_logistic``: a logistic per dimension discretized onto the data's
   ``num_levels`` values (a proper probability mass for e.g. 17-level digits).
 
-Training maximises the ELBO (``model.objective="elbo"``, optionally β-weighted)
-or the IWAE bound (``"iwae"``) with ``model.num_train_samples`` samples. The
+Training maximises the ELBO (``model.objective="elbo"``, optionally β-weighted),
+the IWAE bound (``"iwae"``) with ``model.num_train_samples`` samples, or the
+InfoVAE objective (``"infovae"``, `genjax.losses.info_vae_objective` with
+``model.info_alpha``, ``model.info_lambda`` and the MMD kernel
+``model.info_kernel``; α = 0, λ = 1 is the ELBO). The
 likelihood reported by ``log_prob`` is the IWAE estimate with
 ``eval.num_importance_samples`` samples (5000 for the published numbers).
 """
@@ -24,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from genjax import distributions, losses
+from genjax import distributions, fields, losses
 from genjax.errors import ConfigError
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
@@ -34,7 +37,8 @@ from genjax.spec import DataSpec
 Array = jax.Array
 LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic")
 NETWORKS = ("mlp", "conv")
-OBJECTIVES = ("elbo", "iwae")
+OBJECTIVES = ("elbo", "iwae", "infovae")
+MMD_KERNELS = ("gaussian", "imq")
 
 
 class VAE(nn.Module):
@@ -122,6 +126,10 @@ def validate(config: ml_collections.ConfigDict, element_shape: tuple[int, ...], 
     ):
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{field}: got {value!r}; must be a positive integer")
+    if m.objective == "infovae":
+        fields.fraction(m, "info_alpha")
+        fields.number(m, "info_lambda", positive=True)
+        fields.choice(m, "info_kernel", MMD_KERNELS)
     if m.likelihood == "discretized_logistic" and not num_levels:
         raise ConfigError(
             "model.likelihood: discretized_logistic needs discrete data (a dataset with "
@@ -183,6 +191,17 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         encode, decode_log_prob, posterior = encoded_once(params, x, train_precision)
         if m.objective == "iwae":
             bound = losses.iwae_bound(rng, encode, decode_log_prob, x, num_samples=m.num_train_samples)
+        elif m.objective == "infovae":
+            bound = losses.info_vae_objective(
+                rng,
+                encode,
+                decode_log_prob,
+                x,
+                alpha=m.info_alpha,
+                lambda_=m.info_lambda,
+                num_samples=m.num_train_samples,
+                kernel=m.info_kernel,
+            )
         else:
             bound = losses.elbo(rng, encode, decode_log_prob, x, num_samples=m.num_train_samples, beta=m.beta)
         kl = losses.gaussian_kl(*posterior)
