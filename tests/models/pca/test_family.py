@@ -14,10 +14,17 @@ from genjax.errors import ConfigError
 from genjax.models.pca import fit_ppca, ppca_log_prob
 from genjax.models.pca.family import to_ppca_params
 from genjax.spec import DataSpec
-from tests.models.pca.test_ppca import principal_angles
 
 DIGITS = DataSpec(element_shape=(8, 8, 1), num_levels=17, name="digits")
 VECTORS = DataSpec(element_shape=(6,), name="toy")
+
+
+def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angles (radians) between the column spans of a `[D, q]` and b `[D, q]`."""
+    cosines = np.linalg.svd(
+        np.linalg.qr(np.asarray(a, np.float64))[0].T @ np.linalg.qr(b)[0], compute_uv=False
+    )
+    return np.arccos(np.clip(cosines, -1.0, 1.0))
 
 
 def build(spec=DIGITS, config=None, **model):
