@@ -81,7 +81,7 @@ def _open_uniform(rng: Array, shape: tuple[int, ...]) -> Array:
 
 
 def box_muller(rng: Array, shape: tuple[int, ...]) -> Array:
-    """Standard normals `shape` from uniforms by the Box–Muller transform.
+    """Standard normals `[*shape]` from uniforms by the Box–Muller transform.
 
     Each pair ``(u1, u2)`` gives ``r = sqrt(-2 log u1)`` (a Rayleigh radius) and an
     angle ``2 pi u2``; ``(r cos, r sin)`` are two independent N(0, 1) draws.
@@ -100,7 +100,7 @@ def box_muller(rng: Array, shape: tuple[int, ...]) -> Array:
 
 
 def inverse_cdf_sample(rng: Array, inverse_cdf: Callable[[Array], Array], shape: tuple[int, ...]) -> Array:
-    """``inverse_cdf(u)`` for ``u ~ U(0, 1)`` of ``shape``: draws `shape` from the distribution whose
+    """``inverse_cdf(u)`` for ``u ~ U(0, 1)`` of ``shape``: draws `[*shape]` from the distribution whose
     (generalised) inverse CDF is ``inverse_cdf`` (elementwise, e.g. ``lambda u: -jnp.log(u)``).
 
     ``u`` is never exactly 0, so ``log u`` is finite.
