@@ -140,7 +140,9 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def loss(params: Params, batch: Batch, rng: Array):
         """Leave-one-out NLL of the batch; rows with no other filled centre are skipped."""
         x = flat(batch["x"])
-        distance = jnp.max(jnp.abs(x[:, None, :] - params["centres"]["values"][None]), axis=-1)
+        centres = params["centres"]["values"]
+        # Chebyshev distance to every centre `[B, N]`, 16 rows at a time: memory 16 x N x D, not B x N x D.
+        distance = jax.lax.map(lambda row: jnp.max(jnp.abs(row - centres), axis=-1), x, batch_size=16)
         log_density = density(params, x, mask=distance >= same_example_radius)
         if num_levels:
             log_density = losses.dequantized_log_prob(log_density, num_dims=num_dims, num_levels=num_levels)
