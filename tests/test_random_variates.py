@@ -16,6 +16,7 @@ from genjax import distributions, random_variates
 P_MIN = 1e-3
 
 
+@pytest.mark.slow  # ~20 eager doctest lines, each op compiled once: 3-4 s
 def test_module_doctests_pass():
     result = doctest.testmod(random_variates)
     assert result.attempted >= 15 and result.failed == 0
