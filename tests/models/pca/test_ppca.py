@@ -80,7 +80,7 @@ def test_closed_form_is_the_maximum_likelihood_fit(correlated_data):
     def mean_log_prob(mean, weights, log_noise_variance):
         return jnp.mean(ppca_log_prob(PPCAParams(mean, weights, jnp.exp(log_noise_variance)), x))
 
-    grads = jax.grad(mean_log_prob, argnums=(0, 1, 2))(
+    grads = jax.jit(jax.grad(mean_log_prob, argnums=(0, 1, 2)))(
         params.mean, params.weights, jnp.log(params.noise_variance)
     )
     for grad in grads:
