@@ -77,7 +77,9 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     config.eval.update(num_importance_samples=100, importance_chunk_size=100)
 
     if variant == "smoke":
-        config.model.update(hidden_sizes=(32, 16), latent_dims=(8, 4))
+        config.model.update(hidden_sizes=(64, 32), latent_dims=(8, 4))
+        # Few steps: a larger rate so that the smoke run learns something checkable.
+        config.optim.model = adam(1e-2)
         config.train.update(
             num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
         )
