@@ -41,7 +41,6 @@ flags.mark_flag_as_required("workdir")
 
 
 def benchmark(config, workdir: str, json_path: str | None, images: str | None, num_samples: int) -> dict:
-    from genjax import visualize
     from genjax.data import eval_batches
     from genjax.models.vqvae import build_parts, codebook_statistics
     from genjax.train import train_and_evaluate
@@ -82,26 +81,36 @@ def benchmark(config, workdir: str, json_path: str | None, images: str | None, n
         "codebook_perplexity_validation": statistics["validation"]["perplexity"],
     }
     if images:
-        test = next(iter(eval_batches(dataset, config.data, split="test", batch_size=32)))["x"][:32]
-        reconstructions = np.asarray(parts.decode_indices(params, indices({"x": test})))
-        # Rows alternate: 8 test images, then their reconstructions.
-        pairs = np.stack(
-            [test.reshape(4, 8, *test.shape[1:]), reconstructions.reshape(4, 8, *test.shape[1:])], 1
-        )
-        upscale = 4 if test.shape[1] <= 8 else 2
-        visualize.save_image_grid(
-            f"{images}_reconstructions.png", pairs.reshape(-1, *test.shape[1:]), num_rows=8, upscale=upscale
-        )
-        samples = np.asarray(
-            jax.jit(parts.model.sample, static_argnums=2)(params, jax.random.key(0), num_samples)
-        )
-        visualize.save_image_grid(f"{images}_samples.png", samples, upscale=upscale)
-        result["images"] = [f"{images}_reconstructions.png", f"{images}_samples.png"]
+        result["images"] = save_images(parts, params, dataset, config, images, num_samples)
     text = json.dumps(result, indent=2) + "\n"
     Path(workdir, "quality.json").write_text(text)
     if json_path:
         Path(json_path).write_text(text)
     return result
+
+
+def save_images(parts, params, dataset, config, prefix: str, num_samples: int) -> list[str]:
+    """<prefix>_reconstructions.png (32 test images spread over the split, each above its
+    reconstruction) and <prefix>_samples.png (``num_samples`` prior samples)."""
+    from genjax import visualize
+    from genjax.data import eval_batches
+
+    batches = list(eval_batches(dataset, config.data, split="test"))
+    test = np.concatenate([b["x"][np.asarray(b["mask"]) > 0] for b in batches])
+    test = test[np.linspace(0, len(test) - 1, 32).astype(int)]  # test splits are often sorted by class
+    codes = jax.jit(parts.encode_indices)(params, test)
+    reconstructions = np.asarray(parts.decode_indices(params, codes))
+    shape = test.shape[1:]
+    # Rows alternate: 8 test images, then their reconstructions.
+    pairs = np.stack([test.reshape(4, 8, *shape), reconstructions.reshape(4, 8, *shape)], 1).reshape(
+        -1, *shape
+    )
+    upscale = 4 if shape[0] <= 8 else 2
+    paths = [f"{prefix}_reconstructions.png", f"{prefix}_samples.png"]
+    visualize.save_image_grid(paths[0], pairs, num_rows=8, upscale=upscale)
+    samples = jax.jit(parts.model.sample, static_argnums=2)(params, jax.random.key(0), num_samples)
+    visualize.save_image_grid(paths[1], np.asarray(samples), upscale=upscale)
+    return paths
 
 
 def main(argv):
