@@ -13,12 +13,12 @@ from genjax.spec import DataSpec
 
 DIGITS = DataSpec(element_shape=(8, 8, 1), num_levels=17, name="digits")
 VECTORS = DataSpec(element_shape=(2,), name="toy")
+# One configuration per kind trains (each compiles a training loop); the other penalty of each pair
+# is checked against its pure function in test_penalty_term_is_the_weighted_pure_penalty.
 KINDS = {
     "undercomplete": {},
-    "sparse_l1": {"kind": "sparse", "sparsity": "l1", "code_dim": 32, "code_activation": "relu"},
     "sparse_kl": {"kind": "sparse", "sparsity": "kl", "code_activation": "sigmoid", "sparsity_weight": 0.1},
     "denoising": {"kind": "denoising", "corruption": "salt_and_pepper", "corruption_level": 0.2},
-    "contractive_exact": {"kind": "contractive", "code_activation": "sigmoid"},
     "contractive_projections": {
         "kind": "contractive",
         "contractive_estimator": "projections",
@@ -64,6 +64,29 @@ def test_every_kind_trains_briefly_and_reports_code_properties(name, batch):
     assert all(v.shape == (64,) and bool(jnp.all(jnp.isfinite(v))) for v in values.values())
     samples = model.sample(params, jax.random.key(3), 4)
     assert samples.shape == (4, 8, 8, 1) and bool(jnp.all((samples >= 0) & (samples <= 1)))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "sparse", "sparsity": "l1", "sparsity_weight": 0.01, "code_activation": "relu"},
+        {"kind": "contractive", "contractive_weight": 0.1, "code_activation": "sigmoid"},
+    ],
+    ids=["sparse_l1", "contractive_exact"],
+)
+def test_penalty_term_is_the_weighted_pure_penalty(fields, batch):
+    model = build(**fields)
+    params = model.init(jax.random.key(0), batch)
+    loss, metrics = model.losses["model"](params, batch, jax.random.key(1))
+    net = models.autoencoder.Autoencoder((8, 8, 1), 8, (32,), code_activation=fields["code_activation"])
+    encode = lambda x: net.apply(params["model"], x, method="encode")  # noqa: E731
+    if fields["kind"] == "sparse":
+        expected = 0.01 * losses.sparsity_penalty(encode(batch["x"]), kind="l1")
+    else:
+        expected = 0.1 * jnp.mean(losses.contractive_penalty(None, encode, batch["x"]))
+    np.testing.assert_allclose(metrics["penalty"], expected, rtol=1e-5)
+    np.testing.assert_allclose(loss, metrics["reconstruction"] + expected, rtol=1e-5)
+    assert float(expected) > 0
 
 
 def test_denoising_loss_reconstructs_clean_inputs_from_corrupted_ones(batch):
