@@ -222,7 +222,16 @@ def make_single_step(
             metrics.update(buffer_metrics)
         ema_params = state.ema_params
         if ema_params is not None:
-            ema_params = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params, params)
+            # Players' parameters are averaged; buffers are copied: they are statistics of the
+            # parameters (running code moments, counters), and an average of them would be neither.
+            ema_params = {
+                key: (
+                    jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema_params[key], value)
+                    if key in players
+                    else value
+                )
+                for key, value in params.items()
+            }
         new_state = state.replace(
             step=state.step + 1,
             params=params,

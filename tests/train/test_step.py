@@ -106,9 +106,10 @@ def test_buffers_update_after_the_players_and_no_optimizer_sees_them():
         update_buffers=update_buffers,
     )
     optimizers = {"model": optax.sgd(0.1)}
-    step = make_single_step(model, optimizers, seed=0, updates_per_step={"model": 1})
-    state = init_train_state(model, optimizers, {"x": jnp.zeros((2, 1))}, seed=0, ema=False)
+    step = make_single_step(model, optimizers, seed=0, updates_per_step={"model": 1}, ema_decay=0.5)
+    state = init_train_state(model, optimizers, {"x": jnp.zeros((2, 1))}, seed=0, ema=True)
     assert set(state.opt_state) == {"model"}
+    ema_a = 2.0
     a, mean_a, sum_x = 2.0, 0.0, 0.0
     for t in range(3):
         batch = {"x": jnp.full((2, 1), float(t + 1))}
@@ -119,6 +120,10 @@ def test_buffers_update_after_the_players_and_no_optimizer_sees_them():
         np.testing.assert_allclose(float(state.params["model"]["a"]), a, rtol=1e-6)
         np.testing.assert_allclose(float(state.params["buffers"]["mean_a"]), mean_a, rtol=1e-6)
         np.testing.assert_allclose(float(metrics["buffer_mean_a"]), mean_a, rtol=1e-6)
+        # EMA parameters average the player's parameters and copy the buffers.
+        ema_a = 0.5 * ema_a + 0.5 * a
+        np.testing.assert_allclose(float(state.ema_params["model"]["a"]), ema_a, rtol=1e-6)
+        chex.assert_trees_all_equal(state.ema_params["buffers"], state.params["buffers"])
     assert float(state.params["buffers"]["sum_x"]) == sum_x
 
 
