@@ -19,11 +19,31 @@ import pytest
 from genjax import models
 from genjax.data import load_dataset
 
-FAMILIES = ("autoregressive", "ddpm", "ebm", "flow", "gan", "score", "vae")
+FAMILIES = (
+    "autoencoder",
+    "autoregressive",
+    "ddpm",
+    "ebm",
+    "flow",
+    "gan",
+    "hvae",
+    "kde",
+    "pca",
+    "score",
+    "vae",
+    "vqvae",
+)
+# Families with one kind of network only: dense (MLP energies, linear models, kernels) or conv.
+ONLY = {"autoencoder": False, "ebm": False, "hvae": False, "kde": False, "pca": False, "vqvae": True}
 
 # Per family: the smoke config and one variant of every architecture (conv and not) on offline data.
 REPRESENTATIVE = {
-    "vae": ("smoke", "digits_conv", "digits_discretized"),
+    "autoencoder": ("smoke", "digits_sparse_kl", "digits_denoising", "digits_contractive"),
+    "hvae": ("smoke", "digits_ladder", "binarized_mnist_iwae"),
+    "kde": ("smoke", "digits", "two_moons"),
+    "pca": ("smoke", "digits", "binarized_mnist", "toy2d"),
+    "vqvae": ("smoke", "digits_ema_restart", "binarized_mnist"),
+    "vae": ("smoke", "digits_conv", "digits_discretized", "digits_infovae"),
     "ddpm": ("smoke", "linear_digits"),
     "score": ("smoke", "ncsn_digits", "ssm_digits"),
     "gan": ("smoke", "wgan_gp_digits", "non_saturating_8gaussians"),
@@ -58,7 +78,7 @@ def spec_of(config):
 
 
 def step_program(model: models.GenerativeModel, spec) -> str:
-    """The jaxpr text of one train step's model work: the chains' advance, then every loss."""
+    """The jaxpr text of one train step's model work: the chains' advance, every loss, the buffers."""
     batch = {"x": jax.ShapeDtypeStruct((2, *spec.element_shape), jnp.float32)}
     if spec.num_classes:
         batch["label"] = jax.ShapeDtypeStruct((2,), jnp.int32)
@@ -69,7 +89,10 @@ def step_program(model: models.GenerativeModel, spec) -> str:
     def losses(params, state, batch, key):
         if model.advance_model_state is not None:
             _, batch = model.advance_model_state(params, state, batch, key)
-        return [loss(params, batch, key)[0] for loss in model.losses.values()]
+        values = [loss(params, batch, key)[0] for loss in model.losses.values()]
+        if model.update_buffers is not None:
+            values.append(model.update_buffers(params, batch, key))
+        return values
 
     return str(jax.make_jaxpr(losses)(params, state, batch, key))
 
@@ -90,5 +113,5 @@ def check_flag(family: str, variant: str) -> bool:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_representative_configs_declare_what_they_run(family):
     flags = {variant: check_flag(family, variant) for variant in REPRESENTATIVE[family]}
-    # Both answers are covered where the family has both (EBMs are MLP energies only).
-    assert set(flags.values()) == ({False} if family == "ebm" else {False, True}), flags
+    # Both answers are covered where the family has both.
+    assert set(flags.values()) == ({ONLY[family]} if family in ONLY else {False, True}), flags
