@@ -190,7 +190,7 @@ def build_parts(config: ml_collections.ConfigDict, spec: DataSpec) -> VQVAEParts
         else:
             params["model"]["codebook"] = initial_codebook
         if restart_after > 0:
-            # float32 so the loop's parameter EMA (train.ema_decay) can average it like any leaf.
+            # A float count: the loop's parameter EMA (train.ema_decay) copies buffers as they are.
             buffers["unused_steps"] = jnp.zeros(num_codes, jnp.float32)
         if buffers:
             params["vq"] = buffers
