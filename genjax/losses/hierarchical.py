@@ -166,7 +166,7 @@ def hierarchical_iwae_bound(
 def precision_weighted_merge(
     mean_a: Array, log_var_a: Array, mean_b: Array, log_var_b: Array
 ) -> tuple[Array, Array]:
-    """The normalised product of two diagonal Gaussians: (mean, log_var), shapes as the inputs.
+    """The normalised product of two diagonal Gaussians: (mean, log_var), each `[..., L]` like the inputs.
 
     The ladder VAE's posterior (Sønderby et al. 2016) merges the bottom-up estimate
     with the top-down prior this way: precisions add, and the mean is the

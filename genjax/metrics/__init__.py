@@ -16,7 +16,7 @@ from genjax.metrics.kid import kernel_inception_distance, kid_subset_indices, po
 from genjax.metrics.likelihood import bits_per_dim, perplexity
 from genjax.metrics.memorisation import inversion_reconstruction_error, nearest_neighbour_distances
 from genjax.metrics.ndb import NDBResult, number_of_different_bins
-from genjax.metrics.parzen import parzen_log_likelihood, select_parzen_bandwidth
+from genjax.metrics.parzen import gaussian_kde_log_prob, parzen_log_likelihood, select_parzen_bandwidth
 from genjax.metrics.prdc import (
     BallIndicators,
     DensityCoverage,
@@ -61,6 +61,7 @@ __all__ = [
     "mode_score",
     "modified_inception_score",
     "nearest_neighbour_distances",
+    "gaussian_kde_log_prob",
     "parzen_log_likelihood",
     "perplexity",
     "power_spectrum_distance",
