@@ -106,6 +106,27 @@ def _unrolled() -> tuple[Callable, tuple]:
 
 
 # case id -> (the public function it covers, builder of (fn, args)).
+
+
+def _hierarchy(x: jax.Array):
+    """A two-layer chain q(z1 | x) q(z2 | z1) and its generative terms, closing over ``x``."""
+    layers = (lambda _: (x @ W, jnp.tanh(x) * 0.1), lambda z1: (0.5 * z1, -jnp.ones_like(z1)))
+
+    def generative_log_probs(zs, x):
+        z1, z2 = zs
+        prior_z1 = distributions.normal_log_prob(z1, 0.5 * z2, jnp.zeros_like(z1))
+        return decode_log_prob(z1, x), (prior_z1, distributions.standard_normal_log_prob(z2))
+
+    return layers, generative_log_probs
+
+
+def _hierarchical_case(bound: Callable, **options) -> tuple[Callable, tuple]:
+    return (
+        lambda rng, x: bound(rng, *_hierarchy(x), x, **options),
+        (_key(12), _data(0)),
+    )
+
+
 CASES: dict[str, tuple[str, Case]] = {
     "elbo": (
         "elbo",
@@ -288,6 +309,70 @@ CASES: dict[str, tuple[str, Case]] = {
         lambda: (
             lambda rng, x0, s: losses.ddpm_variational_bound(rng, eps_fn, x0, s, num_levels=4, timesteps=3),
             (_key(11), _levels(), _schedule()),
+        ),
+    ),
+    "contractive_penalty_exact": (
+        "contractive_penalty",
+        lambda: (lambda x: losses.contractive_penalty(None, lambda v: jnp.tanh(v @ W), x), (_data(0),)),
+    ),
+    "contractive_penalty_projections": (
+        "contractive_penalty",
+        lambda: (
+            lambda rng, x: losses.contractive_penalty(rng, lambda v: jnp.tanh(v @ W), x, num_projections=3),
+            (_key(13), _data(0)),
+        ),
+    ),
+    "corrupt": (
+        "corrupt",
+        lambda: (lambda rng, x: losses.corrupt(rng, x, kind="masking", level=0.5), (_key(14), _data(0))),
+    ),
+    "sparsity_penalty": (
+        "sparsity_penalty",
+        lambda: (
+            lambda codes: losses.sparsity_penalty(codes, kind="kl", target_rate=0.1),
+            (jax.nn.sigmoid(_data(0)),),
+        ),
+    ),
+    "elbo_from_log_weights": ("elbo_from_log_weights", lambda: (losses.elbo_from_log_weights, (_data(0),))),
+    "iwae_from_log_weights": ("iwae_from_log_weights", lambda: (losses.iwae_from_log_weights, (_data(0),))),
+    "precision_weighted_merge": (
+        "precision_weighted_merge",
+        lambda: (losses.precision_weighted_merge, (_data(0), _data(1), _data(2), _data(3))),
+    ),
+    "hierarchical_terms": (
+        "hierarchical_terms",
+        lambda: _hierarchical_case(losses.hierarchical_terms, num_samples=2),
+    ),
+    "hierarchical_elbo": ("hierarchical_elbo", lambda: _hierarchical_case(losses.hierarchical_elbo)),
+    "hierarchical_iwae_bound": (
+        "hierarchical_iwae_bound",
+        lambda: _hierarchical_case(losses.hierarchical_iwae_bound, num_samples=4, chunk_size=2),
+    ),
+    "info_vae_objective": (
+        "info_vae_objective",
+        lambda: (
+            lambda rng, x: losses.info_vae_objective(
+                rng, encode, decode_log_prob, x, alpha=0.5, lambda_=10.0
+            ),
+            (_key(15), _data(0)),
+        ),
+    ),
+    "mmd_penalty": ("mmd_penalty", lambda: (losses.mmd_penalty, (_data(0), _data(1, (4, D))))),
+    "vector_quantize": (
+        "vector_quantize",
+        lambda: (
+            lambda z, codebook: losses.vector_quantize(z, codebook, commitment_cost=0.25),
+            (_data(0), _data(1, (5, D))),
+        ),
+    ),
+    "ema_codebook_init": ("ema_codebook_init", lambda: (losses.ema_codebook_init, (_data(1, (5, D)),))),
+    "ema_codebook_update": (
+        "ema_codebook_update",
+        lambda: (
+            lambda state, z: losses.ema_codebook_update(
+                state, z, jnp.array([0, 3, 3]), decay=0.9, epsilon=1e-5
+            ),
+            (losses.ema_codebook_init(_data(1, (5, D))), _data(0)),
         ),
     ),
 }
