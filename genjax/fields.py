@@ -107,3 +107,24 @@ def widths(m: ml_collections.ConfigDict, field: str, *, prefix: str = "model") -
     if not items or not all(is_int(v) and v > 0 for v in items):
         raise ConfigError(f"{prefix}.{field}: got {value!r}; must be a non-empty list of positive integers.")
     return items
+
+
+def continuous_density_data(
+    data: ml_collections.ConfigDict, *, num_levels: int | None, dataset: str, model: str
+) -> None:
+    """Checks that discrete data reach a continuous density (flow, PPCA, KDE) dequantized.
+
+    Such a density of raw levels is unbounded, so the data must be dequantized (and
+    not binarized); `genjax.losses.dequantized_log_prob` then makes its NLL that of
+    the discrete data. ``model`` names the density in the message, e.g. "a flow".
+    """
+    if num_levels and not data.get("dequantize", False):
+        raise ConfigError(
+            f"data.dequantize: got False; {model} is a continuous density and {dataset} is "
+            f"discrete ({num_levels} levels), so set data.dequantize=True"
+        )
+    if num_levels and data.get("binarize", "none") != "none":
+        raise ConfigError(
+            f"data.binarize: {model} needs dequantized levels; use binarize='none' with dequantize=True "
+            "(binary data such as binarized MNIST already has 2 levels)"
+        )

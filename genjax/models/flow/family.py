@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from genjax import bijections, distributions, losses, metrics
+from genjax import bijections, distributions, fields, losses, metrics
 from genjax.errors import ConfigError
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
@@ -131,16 +131,7 @@ def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
         raise ConfigError(f"model.temperature: got {m.temperature!r}; must be a positive number")
     if not 0 <= m.logit_alpha < 0.5:
         raise ConfigError(f"model.logit_alpha: got {m.logit_alpha!r}; must be in [0, 0.5)")
-    if spec.num_levels and not config.data.dequantize:
-        raise ConfigError(
-            f"data.dequantize: got False; a flow is a continuous density and {spec.name} is "
-            f"discrete ({spec.num_levels} levels), so set data.dequantize=True"
-        )
-    if spec.num_levels and config.data.get("binarize", "none") != "none":
-        raise ConfigError(
-            "data.binarize: flows need dequantized levels; use binarize='none' with dequantize=True "
-            "(binary data such as binarized MNIST already has 2 levels)"
-        )
+    fields.continuous_density_data(config.data, num_levels=spec.num_levels, dataset=spec.name, model="a flow")
     if m.preprocess == "logit" and not spec.num_levels:
         raise ConfigError("model.preprocess: 'logit' needs data in [0, 1] (dequantized images); use 'none'")
     try:

@@ -33,7 +33,7 @@ from genjax.losses.hierarchical import precision_weighted_merge
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.layers import MLP, activation
-from genjax.models.vae.family import LIKELIHOODS, _largest_divisor_at_most, _likelihood_log_prob
+from genjax.models.vae.family import LIKELIHOODS, largest_divisor_at_most, likelihood_log_prob_fn
 from genjax.spec import DataSpec
 
 Array = jax.Array
@@ -160,9 +160,9 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         activation=m.activation,
     )
     num_layers = len(m.latent_dims)
-    likelihood_log_prob = _likelihood_log_prob(m.likelihood, spec.num_levels)
+    likelihood_log_prob = likelihood_log_prob_fn(m.likelihood, spec.num_levels)
     num_eval_samples = config.eval.num_importance_samples
-    eval_chunk = _largest_divisor_at_most(num_eval_samples, config.eval.get("importance_chunk_size", 100))
+    eval_chunk = largest_divisor_at_most(num_eval_samples, config.eval.get("importance_chunk_size", 100))
     # The posterior samples bottom-up (z_1 first) for "iwae", top-down (z_L first) for "ladder".
     bottom_up_order = m.architecture == "iwae"
 

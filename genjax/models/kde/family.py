@@ -88,15 +88,7 @@ def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
     fields.number(m, "init_bandwidth", positive=True)
     if spec.tokens:
         raise ConfigError(f"data.name: {spec.name} holds token ids; a KDE needs real-valued data")
-    if spec.num_levels and not config.data.get("dequantize", False):
-        raise ConfigError(
-            f"data.dequantize: got False; a KDE is a continuous density and {spec.name} is "
-            f"discrete ({spec.num_levels} levels), so set data.dequantize=True"
-        )
-    if spec.num_levels and config.data.get("binarize", "none") != "none":
-        raise ConfigError(
-            "data.binarize: a KDE needs dequantized levels; use binarize='none', dequantize=True"
-        )
+    fields.continuous_density_data(config.data, num_levels=spec.num_levels, dataset=spec.name, model="a KDE")
 
 
 def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:

@@ -58,16 +58,7 @@ def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
     fields.number(m, "init_scale", positive=True, default=0.1)
     if spec.tokens:
         raise ConfigError(f"data.name: {spec.name} holds tokens; PCA needs vectors or images.")
-    if spec.num_levels and not config.data.dequantize:
-        raise ConfigError(
-            f"data.dequantize: got False; PPCA is a continuous density and {spec.name} is "
-            f"discrete ({spec.num_levels} levels), so set data.dequantize=True"
-        )
-    if spec.num_levels and config.data.get("binarize", "none") != "none":
-        raise ConfigError(
-            "data.binarize: PPCA needs dequantized levels; use binarize='none' with dequantize=True "
-            "(binary data such as binarized MNIST already has 2 levels)"
-        )
+    fields.continuous_density_data(config.data, num_levels=spec.num_levels, dataset=spec.name, model="PPCA")
 
 
 def to_ppca_params(model_params: dict) -> PPCAParams:

@@ -94,7 +94,7 @@ class VAE(nn.Module):
         return self.decode(mean)
 
 
-def _likelihood_log_prob(likelihood: str, num_levels: int | None):
+def likelihood_log_prob_fn(likelihood: str, num_levels: int | None):
     """Returns ``log p(x | location, log_scale) -> [B]`` for the chosen likelihood."""
     if likelihood == "bernoulli":
         return lambda x, location, log_scale: distributions.bernoulli_log_prob(x, location)
@@ -105,7 +105,7 @@ def _likelihood_log_prob(likelihood: str, num_levels: int | None):
     )
 
 
-def _largest_divisor_at_most(n: int, limit: int) -> int:
+def largest_divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
@@ -159,9 +159,9 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         conv_features=tuple(m.conv_features),
         activation=m.activation,
     )
-    likelihood_log_prob = _likelihood_log_prob(m.likelihood, spec.num_levels)
+    likelihood_log_prob = likelihood_log_prob_fn(m.likelihood, spec.num_levels)
     num_eval_samples = config.eval.num_importance_samples
-    eval_chunk = _largest_divisor_at_most(num_eval_samples, config.eval.get("importance_chunk_size", 100))
+    eval_chunk = largest_divisor_at_most(num_eval_samples, config.eval.get("importance_chunk_size", 100))
 
     def networks(vae_params, policy: precision.Precision = precision.FLOAT32):
         """(encode, decode_log_prob), the networks run under ``policy`` (float32 outside training)."""

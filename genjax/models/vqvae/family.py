@@ -44,7 +44,7 @@ from genjax.models import precision
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.layers import rbg_key
-from genjax.models.vae.family import _likelihood_log_prob
+from genjax.models.vae.family import likelihood_log_prob_fn
 from genjax.models.vqvae.codebook import restart_dead_codes
 from genjax.models.vqvae.networks import VQVAENetworks
 from genjax.spec import DataSpec
@@ -134,7 +134,7 @@ def build_parts(config: ml_collections.ConfigDict, spec: DataSpec) -> VQVAEParts
         first_kernel=m.prior_first_kernel,
         output_features=m.prior_output_features,
     )
-    likelihood_log_prob = _likelihood_log_prob(m.likelihood, levels)
+    likelihood_log_prob = likelihood_log_prob_fn(m.likelihood, levels)
 
     def codebook(params: Params) -> Array:
         return params["vq"]["codebook"] if ema else params["model"]["codebook"]
