@@ -33,7 +33,12 @@ from genjax.losses.hierarchical import precision_weighted_merge
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.layers import MLP, activation
-from genjax.models.vae.family import LIKELIHOODS, largest_divisor_at_most, likelihood_log_prob_fn
+from genjax.models.vae.family import (
+    LIKELIHOODS,
+    decoder_mean,
+    largest_divisor_at_most,
+    likelihood_log_prob_fn,
+)
 from genjax.spec import DataSpec
 
 Array = jax.Array
@@ -244,9 +249,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             mean, log_var = module.apply(params["model"], z, index, method=HVAE.conditional)
             z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(keys[index], mean.shape)
         location = module.apply(params["model"], z, method=HVAE.decode)
-        if m.likelihood == "bernoulli":
-            return jax.nn.sigmoid(location)
-        return jnp.clip(location, 0.0, 1.0) if spec.num_levels else location
+        return decoder_mean(m.likelihood, location, num_levels=spec.num_levels)
 
     return GenerativeModel(
         init=init,

@@ -105,6 +105,14 @@ def likelihood_log_prob_fn(likelihood: str, num_levels: int | None):
     )
 
 
+def decoder_mean(likelihood: str, location: Array, *, num_levels: int | None) -> Array:
+    """The decoder's mean image from its location `[B, ...]`: sigmoid of Bernoulli logits, else
+    the location, clipped to [0, 1] on discrete data."""
+    if likelihood == "bernoulli":
+        return jax.nn.sigmoid(location)
+    return jnp.clip(location, 0.0, 1.0) if num_levels else location
+
+
 def largest_divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
@@ -231,9 +239,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         """Decoder means (sigmoid of logits for Bernoulli) at z ~ N(0, I)."""
         z = jax.random.normal(rng, (num_samples, m.latent_dim))
         location = module.apply(params["model"], z, method=VAE.decode)
-        if m.likelihood == "bernoulli":
-            return jax.nn.sigmoid(location)
-        return jnp.clip(location, 0.0, 1.0) if spec.num_levels else location
+        return decoder_mean(m.likelihood, location, num_levels=spec.num_levels)
 
     return GenerativeModel(
         init=init,

@@ -44,7 +44,7 @@ from genjax.models import precision
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.layers import rbg_key
-from genjax.models.vae.family import likelihood_log_prob_fn
+from genjax.models.vae.family import decoder_mean, likelihood_log_prob_fn
 from genjax.models.vqvae.codebook import restart_dead_codes
 from genjax.models.vqvae.networks import VQVAENetworks
 from genjax.spec import DataSpec
@@ -156,9 +156,7 @@ def build_parts(config: ml_collections.ConfigDict, spec: DataSpec) -> VQVAEParts
         location = networks.apply(
             params["model"]["networks"], codebook(params)[indices], method=VQVAENetworks.decode
         )
-        if m.likelihood == "bernoulli":
-            return jax.nn.sigmoid(location)
-        return jnp.clip(location, 0.0, 1.0) if levels else location
+        return decoder_mean(m.likelihood, location, num_levels=levels)
 
     def prior_inputs(indices: Array) -> Array:
         """Code ids `[B, h, w]` (int or float) -> the PixelCNN's one-channel input in [-1, 1]."""
