@@ -6,6 +6,9 @@ A loaded dataset hands out its spec as ``dataset.spec``; tests and notebooks
 build one directly::
 
     spec = DataSpec(element_shape=(8, 8, 1), num_levels=17, num_classes=10, name="digits")
+
+Conditional models p(x | y) read y from ``num_classes`` (class labels) or
+``cond_shape`` (a generic conditioning array), see `genjax.models.conditioning`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class DataSpec:
         scaled to [0, 1], dequantized or binarized), not pixel levels.
       num_classes: labelled data only: batches carry ``"label"`` in
         ``0..num_classes-1``; None when there are no labels.
+      cond_shape: data with a generic conditioning array: batches carry
+        ``"cond"`` float32 `[B, *cond_shape]`; None without one.
       modes: Gaussian-mixture toy data only: the mixture's ``centers`` [K, D]
         and common ``std`` (a `genjax.data.toy2d.Modes`), for mode coverage.
       name: the ``data.name`` it came from; used only in error messages.
@@ -37,6 +42,7 @@ class DataSpec:
     num_levels: int | None = None
     tokens: bool = False
     num_classes: int | None = None
+    cond_shape: tuple[int, ...] | None = None
     modes: Any = None
     name: str = "data"
 
@@ -51,6 +57,14 @@ class DataSpec:
             raise ValueError("DataSpec.tokens: token data need num_levels (the vocabulary size)")
         if self.num_classes is not None and self.num_classes < 1:
             raise ValueError(f"DataSpec.num_classes: got {self.num_classes!r}; must be positive or None")
+
+        if self.cond_shape is not None:
+            cond_shape = tuple(int(d) for d in self.cond_shape)
+            if not cond_shape or any(d <= 0 for d in cond_shape):
+                raise ValueError(
+                    f"DataSpec.cond_shape: got {self.cond_shape!r}; must be positive sizes or None"
+                )
+            object.__setattr__(self, "cond_shape", cond_shape)
 
     @property
     def labelled(self) -> bool:

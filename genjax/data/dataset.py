@@ -24,12 +24,14 @@ class Source(abc.ABC):
     """Raw examples of one split.
 
     Batches are dicts: ``"x"``: [n, *raw_shape] raw values and, when
-    ``has_labels``, ``"label"``: [n] int32.
+    ``has_labels``, ``"label"``: [n] int32; with a ``cond_shape``, ``"cond"``:
+    [n, *cond_shape] float32.
     """
 
     num_examples: int | None  # None: procedural (infinite) source
     has_labels: bool
     num_classes: int | None = None  # labelled sources: labels lie in 0..num_classes-1
+    cond_shape: tuple[int, ...] | None = None  # sources with a generic conditioning array
 
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Rows ``indices`` ([n] int) of a finite source, in that order."""
@@ -41,22 +43,31 @@ class Source(abc.ABC):
 
 
 class ArraySource(Source):
-    """A split held in memory: ``x`` [N, ...] raw values, optional ``label`` [N]."""
+    """A split held in memory: ``x`` [N, ...] raw values, optional ``label`` [N] and ``cond`` [N, ...].
 
-    def __init__(self, x: np.ndarray, label: np.ndarray | None = None):
+    ``cond`` is a generic conditioning array (float32) for conditional models p(x | cond).
+    """
+
+    def __init__(self, x: np.ndarray, label: np.ndarray | None = None, cond: np.ndarray | None = None):
         if label is not None and len(label) != len(x):
             raise ValueError(f"{len(label)} labels for {len(x)} examples")
+        if cond is not None and len(cond) != len(x):
+            raise ValueError(f"{len(cond)} conditioning rows for {len(x)} examples")
         self.x = x
         self.label = None if label is None else np.asarray(label, np.int32)
+        self.cond = None if cond is None else np.asarray(cond, np.float32)
         self.num_examples = len(x)
         self.has_labels = label is not None
         self.num_classes = int(self.label.max()) + 1 if self.has_labels and len(self.label) else None
+        self.cond_shape = None if cond is None else tuple(self.cond.shape[1:])
 
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         # One fancy-indexing gather per batch: no per-record Python work.
         batch = {"x": self.x[indices]}
         if self.label is not None:
             batch["label"] = self.label[indices]
+        if self.cond is not None:
+            batch["cond"] = self.cond[indices]
         return batch
 
     def __repr__(self) -> str:
@@ -83,6 +94,7 @@ class SubsetSource(Source):
         self.num_examples = len(indices)
         self.has_labels = base.has_labels
         self.num_classes = base.num_classes
+        self.cond_shape = base.cond_shape
 
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         return self.base.gather(self.indices[np.asarray(indices)])
@@ -171,6 +183,7 @@ class Dataset:
             num_levels=self.num_levels,
             tokens=self.tokens,
             num_classes=max(classes) if self.train.has_labels and classes else None,
+            cond_shape=self.train.cond_shape,
             modes=self.modes,
             name=self.name,
         )

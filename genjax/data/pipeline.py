@@ -108,6 +108,8 @@ def _batch_dict(x: np.ndarray, source_batch: dict[str, np.ndarray]) -> dict[str,
     batch = {"x": x}
     if "label" in source_batch:
         batch["label"] = source_batch["label"].astype(np.int32)
+    if "cond" in source_batch:
+        batch["cond"] = source_batch["cond"].astype(np.float32)
     return batch
 
 
@@ -182,7 +184,8 @@ def train_batches(
     Returns:
       A ``grain.MapDataset`` of length 2**62 whose element ``step`` is
       ``{"x": float32 [B_local, *element_shape]}`` plus ``"label": int32
-      [B_local]`` when the source has labels, B_local = batch_size //
+      [B_local]`` when the source has labels and ``"cond": float32
+      [B_local, ...]`` when it has a conditioning array, B_local = batch_size //
       process_count. Element ``step`` is a pure function of (seed, step).
     """
     options = parse_options(data_config)
@@ -215,7 +218,7 @@ def eval_batches(
       process_index, process_count: rows of each global batch this process gets.
 
     Yields:
-      ``{"x": float32 [B_local, ...], "mask": float32 [B_local]}`` (+ ``"label"``).
+      ``{"x": float32 [B_local, ...], "mask": float32 [B_local]}`` (+ ``"label"``, ``"cond"``).
       The last global batch is padded to full size with copies of example 0
       and mask 0, so ``sum(mask * per_example)`` over all batches and
       processes is an exact sum over the split. Random transforms use a fixed

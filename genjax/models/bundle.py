@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 Array = jax.Array
 Params = dict[str, Any]  # {player_name: parameter pytree}, plus any buffers (see update_buffers)
-Batch = Mapping[str, Array]  # {"x": [B, ...], optional "label": [B], "mask": [B]}
+Batch = Mapping[str, Array]  # {"x": [B, ...], optional "label": [B], "cond": [B, ...], "mask": [B]}
 LossFn = Callable[[Params, Batch, Array], tuple[Array, dict[str, Array]]]
 
 
@@ -29,9 +29,12 @@ class GenerativeModel:
       losses: per player, in update order: ``(params, batch, rng) -> (scalar, metrics)``.
         Each player minimises its own loss over ``params[player]`` only; the
         train step is the only place that turns losses into updates.
-      sample: ``(params, rng, num_samples) -> [N, *element_shape]``.
+      sample: ``(params, rng, num_samples) -> [N, *element_shape]``. Conditional models
+        also take ``cond=`` (labels `[N]` or a conditioning array `[N, ...]`; default: a row
+        of every class in turn), and guided samplers ``guidance_scale=``.
       log_prob: ``(params, batch, rng) -> [B]`` nats, exact or a stated bound or
-        estimate; None for families without a likelihood (GANs).
+        estimate; None for families without a likelihood (GANs). Conditional models
+        return log p(x | y) with y from ``batch["label"]`` or ``batch["cond"]``.
       eval_metrics: optional ``(params, batch, rng) -> {name: [B]}``: extra
         per-example test metrics (e.g. the ELBO beside the IWAE estimate). The
         loop averages them over the test split, honouring ``batch["mask"]``.
@@ -55,6 +58,9 @@ class GenerativeModel:
         steps from the host (XLA:CPU runs convolutions inside a while loop ~10x slower).
         Each family declares it from its architecture; a test checks it against the
         loss's jaxpr.
+      conditioning: a conditional model p(x | y) (``model.conditional``): what y is (a
+        `genjax.models.conditioning.Conditioning`); None for p(x). Its losses, ``log_prob``
+        and ``eval_metrics`` read y from the batch.
     """
 
     init: Callable[[Array, Batch], Params]
@@ -67,6 +73,7 @@ class GenerativeModel:
     advance_model_state: Callable[[Params, Any, Batch, Array], tuple[Any, Batch]] | None = None
     update_buffers: Callable[[Params, Batch, Array], tuple[Params, dict[str, Array]]] | None = None
     convolutional: bool = False
+    conditioning: Any = None
 
     @property
     def players(self) -> tuple[str, ...]:
