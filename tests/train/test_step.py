@@ -152,7 +152,8 @@ def test_scan_of_k_steps_equals_k_single_steps():
 @pytest.mark.subprocess
 @pytest.mark.slow
 def test_one_and_eight_devices_give_the_same_step():
-    """A VAE step and a two-player GAN step (n_critic 2, batch statistics, EMA) on 1 vs 8 devices."""
+    """A VAE step, a two-player GAN step (n_critic 2, batch statistics, EMA), an EBM step and a
+    labelled step (labels sharded with their images) on 1 vs 8 devices."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -168,9 +169,13 @@ def test_one_and_eight_devices_give_the_same_step():
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    results = {r["family"]: r for r in map(json.loads, out.stdout.strip().splitlines()[-3:])}
-    assert set(results) == {"vae", "gan", "ebm"}
+    lines = [line for line in out.stdout.strip().splitlines() if line.startswith('{"family"')]
+    results = {r["family"]: r for r in map(json.loads, lines)}
+    assert set(results) == {"vae", "gan", "ebm", "labelled"}
     assert set(results["gan"]["losses_1"]) == {"discriminator/loss", "generator/loss"}
+    # Per-class image means from the sharded step equal those of rows paired by hand.
+    for name, values in results["labelled"]["reference"].items():
+        np.testing.assert_allclose(results["labelled"]["losses_8"][name], values, rtol=1e-5)
     for result in results.values():
         assert result["devices"] == [1, 8]
         for name, values in result["losses_1"].items():
