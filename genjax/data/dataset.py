@@ -153,6 +153,9 @@ class Dataset:
       tokens: values are integer token ids 0..num_levels-1 (toy_markov), not
         pixel levels: they are modelled as classes and must not be scaled to
         [0, 1], dequantized or binarized.
+      conditional_log_density: mixture toys under ``data.component_labels`` only:
+        exact log p(x | y), (x [N, ...], y [N] int) -> [N] nats, y the component.
+      label_probs: with ``conditional_log_density``: `[K]` the exact p(y).
     """
 
     name: str
@@ -166,6 +169,8 @@ class Dataset:
     tokens: bool = False
     modes: Any = None
     outcomes: Callable[[], np.ndarray] | None = None
+    conditional_log_density: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    label_probs: np.ndarray | None = None
 
     def source(self, split: str) -> Source:
         """The source of ``split``, one of `SPLITS` ("train", "validation", "test")."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,11 +24,58 @@ KNOWN_NAMES = (
 )
 
 
+class LabelledProceduralSource(ProceduralSource):
+    """Infinite labelled data from ``sampler(rng, n) -> (x [n, ...], y [n] int)``, y in 0..num_classes-1."""
+
+    has_labels = True
+
+    def __init__(
+        self, sampler: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]], num_classes
+    ):
+        super().__init__(sampler)
+        self.num_classes = int(num_classes)
+
+    def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        x, label = self.sampler(rng, n)
+        return {"x": x, "label": np.asarray(label, np.int32)}
+
+
 def _fixed_samples(sample, num: int) -> dict[str, ArraySource]:
-    """The test and validation splits of a procedural toy: fixed samples of ``num`` points each."""
+    """The test and validation splits of a procedural toy: fixed samples of ``num`` points each.
+
+    ``sample`` returns x, or (x, y) for a labelled toy.
+    """
+
+    def fixed(seed) -> ArraySource:
+        drawn = sample(np.random.default_rng(seed), num)
+        return ArraySource(*drawn) if isinstance(drawn, tuple) else ArraySource(drawn)
+
+    return {"test": fixed(TOY2D_TEST_SEED), "validation": fixed(TOY_VALIDATION_SEED)}
+
+
+def _toy_splits(options: DataOptions, sample, components) -> dict[str, Any]:
+    """A procedural toy's splits; under ``data.component_labels``, labelled (`_component_labels`)."""
+    if options.component_labels:
+        return _component_labels(options, components)
+    return {"train": ProceduralSource(sample), **_fixed_samples(sample, options.num_test)}
+
+
+def _component_labels(options: DataOptions, components) -> dict[str, Any]:
+    """The labelled toy's splits and exact conditional law under ``data.component_labels``.
+
+    ``components``: an object with ``sample_labelled(rng, n) -> (x, y)``, ``num_components``,
+    ``conditional_log_density`` and ``label_probs``; None for toys that are no mixture.
+    """
+    if components is None:
+        raise ConfigError(
+            f"data.component_labels: {options.name!r} is not a mixture with a component per label; "
+            "allowed for toy2d:8gaussians, toy2d:25gaussians, toy2d:ring and toy_binary:*."
+        )
     return {
-        "test": ArraySource(sample(np.random.default_rng(TOY2D_TEST_SEED), num)),
-        "validation": ArraySource(sample(np.random.default_rng(TOY_VALIDATION_SEED), num)),
+        "train": LabelledProceduralSource(components.sample_labelled, components.num_components),
+        **_fixed_samples(components.sample_labelled, options.num_test),
+        "conditional_log_density": components.conditional_log_density,
+        "label_probs": np.asarray(components.label_probs, np.float64),
     }
 
 
@@ -39,8 +86,7 @@ def _load_toy2d(options: DataOptions, toy_name: str) -> Dataset:
     toy = toy2d.get(toy_name)
     return Dataset(
         name=options.name,
-        train=ProceduralSource(toy.sample),
-        **_fixed_samples(toy.sample, options.num_test),
+        **_toy_splits(options, toy.sample, toy.components),
         element_shape=(2,),
         num_levels=None,
         log_density=toy.log_density,
@@ -58,8 +104,7 @@ def _load_exact_toy(options: DataOptions, kind: str, argument: str) -> Dataset:
         raise ConfigError(f"data.name: {error}.") from None
     return Dataset(
         name=options.name,
-        train=ProceduralSource(toy.sample),
-        **_fixed_samples(toy.sample, options.num_test),
+        **_toy_splits(options, toy.sample, None if tokens else toy),
         element_shape=toy.shape,
         num_levels=toy.num_states if tokens else 2,
         log_density=toy.log_density,
@@ -97,6 +142,11 @@ def load_dataset(data_config: Mapping[str, Any]) -> Dataset:
     """
     options = parse_options(data_config)
     kind, _, argument = options.name.partition(":")
+    if options.component_labels and kind not in ("toy2d", "toy_binary"):
+        raise ConfigError(
+            f"data.component_labels: {options.name!r} is not a mixture toy; "
+            "allowed for toy2d:8gaussians, toy2d:25gaussians, toy2d:ring and toy_binary:*."
+        )
     if options.validation_split is not None and kind not in ("npz", "tfds"):
         raise ConfigError(
             f"data.validation_split: got {options.validation_split!r}, but only npz and tfds datasets "

@@ -26,6 +26,8 @@ field                          default   meaning
                                          found (digits, npz/tfds without one)
 ``data.num_levels``            None      npz/tfds: override the number of discrete levels
                                          (inferred: uint8 -> 256, or 2 if all 0/1; bool -> 2)
+``data.component_labels``      False     mixture toys (toy2d 8gaussians, 25gaussians, ring;
+                                         toy_binary): the mixture component is ``"label"``
 =============================  ========  ==============================================
 
 The carve is a fixed permutation from a constant seed, not the run's, so
@@ -65,6 +67,7 @@ _DEFAULTS: dict[str, Any] = {
     "validation_split": None,
     "validation_fraction": 0.1,
     "num_levels": None,
+    "component_labels": False,
 }
 _REQUIRED = ("name", "batch_size")
 KNOWN_FIELDS = _REQUIRED + tuple(_DEFAULTS)
@@ -87,6 +90,7 @@ class DataOptions:
     validation_split: str | None
     validation_fraction: float
     num_levels: int | None
+    component_labels: bool = False
 
 
 def _positive_int(field: str, value: Any, *, optional: bool = False) -> int | None:
@@ -123,6 +127,7 @@ def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
 
     binarize = fields.check_choice(values["binarize"], "data.binarize", BINARIZE_CHOICES)
     fields.check_flag(values["dequantize"], "data.dequantize")
+    fields.check_flag(values["component_labels"], "data.component_labels")
     num_levels = _positive_int("num_levels", values["num_levels"], optional=True)
     if num_levels is not None and num_levels < 2:
         raise ConfigError(f"data.num_levels: got {num_levels}; must be at least 2 or None.")
@@ -147,4 +152,5 @@ def parse_options(data_config: Mapping[str, Any]) -> DataOptions:
         validation_split=_string("validation_split", values["validation_split"], optional=True),
         validation_fraction=_fraction("validation_fraction", values["validation_fraction"]),
         num_levels=num_levels,
+        component_labels=values["component_labels"],
     )

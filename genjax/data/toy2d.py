@@ -42,6 +42,11 @@ of at most one noise std of arc length. Wherever p(x) > e^-40 max p (more than
 (tested against a much finer rule), so these are exact for every practical
 purpose; only far-tail log-densities carry an error (<1e-3 nats).
 
+The three Gaussian mixtures (8gaussians, 25gaussians, ring) also have
+``components``, a :class:`ComponentMixture`: the mixture with its component as
+a label, so ``p(x | y)`` is one Gaussian, known exactly (``data.component_labels``).
+Its labelled sampler draws the same points as ``sample`` from the same rng.
+
 Entropies are stored constants, computed by :func:`compute_entropy` (a 2-D
 quadrature of -p log p on a grid of spacing std/3, accurate to ~1e-6 nats for
 these smooth densities); the tests recompute them and also compare against the
@@ -70,6 +75,38 @@ class Modes(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
+class ComponentMixture:
+    """An equal-weight isotropic Gaussian mixture whose component is a label y in 0..K-1.
+
+    ``p(y) = 1/K`` and ``p(x | y) = N(x; centers_y, std^2 I)``; ``centers`` [K, 2].
+    """
+
+    centers: np.ndarray
+    std: float
+
+    @property
+    def num_components(self) -> int:
+        return len(self.centers)
+
+    @property
+    def label_probs(self) -> np.ndarray:
+        """`[K]` p(y): uniform."""
+        return np.full(self.num_components, 1.0 / self.num_components)
+
+    def sample_labelled(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x [n, 2] float32, y [n] int32); x is exactly what the unlabelled sampler draws from ``rng``."""
+        which = rng.integers(self.num_components, size=n)
+        x = (self.centers[which] + self.std * rng.standard_normal((n, 2))).astype(np.float32)
+        return x, which.astype(np.int32)
+
+    def conditional_log_density(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Exact log p(x | y) in nats: x [N, 2], y [N] int -> [N] float64."""
+        x = np.asarray(x, np.float64).reshape(-1, 2)
+        sq_dist = np.sum((x - self.centers[np.asarray(y)]) ** 2, axis=1)
+        return -sq_dist / (2 * self.std**2) - math.log(2 * math.pi * self.std**2)
+
+
+@dataclasses.dataclass(frozen=True)
 class Toy2D:
     """A 2-D distribution: sampler, exact log-density and entropy (nats)."""
 
@@ -79,6 +116,8 @@ class Toy2D:
     entropy: float
     # Gaussian mixtures only: the centres [K, 2] and the common std, for mode-coverage metrics.
     modes: Modes | None = None
+    # Gaussian mixtures only: the component as a label, with the exact p(x | y).
+    components: ComponentMixture | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -379,4 +418,5 @@ class _Named:
 def get(name: str) -> Toy2D:
     """The toy dataset ``name`` (one of :data:`NAMES`); raises KeyError otherwise."""
     spec = _SPECS[name]
-    return Toy2D(name, _Named(name, 0), _Named(name, 1), spec.entropy, spec.modes)
+    components = None if spec.modes is None else ComponentMixture(*spec.modes)
+    return Toy2D(name, _Named(name, 0), _Named(name, 1), spec.entropy, spec.modes, components)

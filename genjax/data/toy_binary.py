@@ -9,7 +9,9 @@ Bernoullis, its parameters drawn from a seed that depends only on the shape:
 
 ``toy_binary:D`` gives vectors `[D]`; ``toy_binary:HxW`` gives images
 `[H, W, 1]` (e.g. ``toy_binary:3x3`` for the convolutional models). Values
-are float32 0/1 with 2 levels.
+are float32 0/1 with 2 levels. Under ``data.component_labels`` the component k
+is the example's label, and ``conditional_log_density`` gives the exact
+``log p(x | y)``.
 """
 
 from __future__ import annotations
@@ -43,17 +45,38 @@ class ToyBinary:
     def num_dims(self) -> int:
         return math.prod(self.shape)
 
+    @property
+    def num_components(self) -> int:
+        return len(self.weights)
+
+    @property
+    def label_probs(self) -> np.ndarray:
+        """`[K]` p(y) of the component label: the mixture weights."""
+        return self.weights
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """`[n, *shape]` float32 0/1 samples."""
+        return self.sample_labelled(rng, n)[0]
+
+    def sample_labelled(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x `[n, *shape]` float32 0/1, y `[n]` int32 the component each row came from)."""
         components = rng.choice(len(self.weights), size=n, p=self.weights)
         bits = rng.random((n, self.num_dims)) < self.probs[components]
-        return bits.astype(np.float32).reshape(n, *self.shape)
+        return bits.astype(np.float32).reshape(n, *self.shape), components.astype(np.int32)
+
+    def _component_log_probs(self, x: np.ndarray) -> np.ndarray:
+        """`[N, K]` log p(x | y = k) of `[N, *shape]` 0/1 rows."""
+        flat = np.asarray(x, np.float64).reshape(len(x), self.num_dims)
+        return flat @ np.log(self.probs).T + (1 - flat) @ np.log1p(-self.probs).T
 
     def log_density(self, x: np.ndarray) -> np.ndarray:
         """Exact log p(x) in nats: `[N, *shape]` 0/1 -> `[N]`."""
-        flat = np.asarray(x, np.float64).reshape(len(x), self.num_dims)
-        log_probs = flat @ np.log(self.probs).T + (1 - flat) @ np.log1p(-self.probs).T  # [N, K]
-        return special.logsumexp(log_probs + np.log(self.weights), axis=1)
+        return special.logsumexp(self._component_log_probs(x) + np.log(self.weights), axis=1)
+
+    def conditional_log_density(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Exact log p(x | y) in nats, a product of Bernoullis: x `[N, *shape]`, y `[N]` int -> `[N]`."""
+        log_probs = self._component_log_probs(x)
+        return np.take_along_axis(log_probs, np.asarray(y, np.int64)[:, None], axis=1)[:, 0]
 
     def all_outcomes(self) -> np.ndarray:
         """Every point of ``{0, 1}^shape``: `[2^D, *shape]` float32, in binary counting order."""
