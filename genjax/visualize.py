@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +318,65 @@ def save_nearest_neighbours(
         raise ValueError(f"samples {samples.shape} and neighbours {neighbours.shape} must have one shape.")
     pairs = np.stack([samples, neighbours], axis=1).reshape(-1, *samples.shape[1:])
     return save_image_grid(path, pairs, num_rows=len(samples), upscale=upscale)
+
+
+def labelled_grid(
+    images: np.ndarray, row_labels: Sequence[object], *, upscale: int = 1, padding: int = 1
+) -> np.ndarray:
+    """One row per label: ``images[r]`` side by side, ``row_labels[r]`` written in a margin on the left.
+
+    Args:
+      images: `[R, C, H, W, ch]` (or `[R, C, H, W]`) in [0, 1] or uint8: C images for each of R rows,
+        e.g. the samples of a conditional model drawn with cond = r.
+      row_labels: R labels (class ids or names), printed in black on the white margin.
+      upscale: pixel repetition of the image grid (the text is not scaled).
+      padding: pixels between cells, before upscaling.
+    Returns:
+      `[R * (H + padding) * upscale + padding * upscale, margin + grid width, ch]` uint8.
+    """
+    from PIL import Image, ImageDraw
+
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[..., None]
+    if images.ndim != 5:
+        raise ValueError(f"images must be [rows, cols, H, W, C]; got {images.shape}.")
+    num_rows, num_cols = images.shape[:2]
+    if len(row_labels) != num_rows:
+        raise ValueError(f"{len(row_labels)} row labels for {num_rows} rows.")
+    if upscale < 1:
+        raise ValueError(f"upscale must be >= 1, got {upscale}.")
+    grid = image_grid(
+        images.reshape(num_rows * num_cols, *images.shape[2:]), num_rows=num_rows, padding=padding
+    )
+    grid = grid.repeat(upscale, axis=0).repeat(upscale, axis=1)
+    texts = [str(label) for label in row_labels]
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    boxes = [draw.textbbox((0, 0), text) for text in texts]
+    margin = max(box[2] - box[0] for box in boxes) + 6
+    canvas = Image.new(
+        "L" if grid.shape[-1] == 1 else "RGB", (margin + grid.shape[1], grid.shape[0]), "white"
+    )
+    canvas.paste(Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid), (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    cell = (images.shape[2] + padding) * upscale
+    for row, (text, box) in enumerate(zip(texts, boxes, strict=True)):
+        centre = padding * upscale + row * cell + (cell - padding * upscale) // 2
+        draw.text((3, centre - (box[1] + box[3]) // 2), text, fill="black")
+    out = np.asarray(canvas)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def save_labelled_grid(
+    path: str | os.PathLike, images: np.ndarray, row_labels: Sequence[object], *, upscale: int | None = None
+) -> Path:
+    """Writes `labelled_grid` as a PNG; ``upscale`` None brings each image's longer side to 64 pixels."""
+    from PIL import Image
+
+    images = np.asarray(images)
+    if upscale is None:
+        upscale = max(1, math.ceil(_MIN_DISPLAY_SIZE / max(images.shape[2], images.shape[3])))
+    grid = labelled_grid(images, row_labels, upscale=upscale)
+    path = _prepare_path(path)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
+    return path
