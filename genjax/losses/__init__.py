@@ -9,6 +9,7 @@ from genjax.losses.autoencoder import (
     corrupt,
     sparsity_penalty,
 )
+from genjax.losses.conditioning import drop_labels
 from genjax.losses.diffusion import (
     ddpm_bound_terms,
     ddpm_loss,
@@ -78,6 +79,7 @@ __all__ = [
     "denoising_score_matching",
     "dequantized_log_prob",
     "discriminator_loss",
+    "drop_labels",
     "dsm_target",
     "elbo",
     "elbo_from_log_weights",

@@ -11,6 +11,7 @@ from genjax.samplers.autoregressive import (
     sample_image_autoregressive,
 )
 from genjax.samplers.diffusion import ddim_sample, ddim_timesteps, ddpm_sample
+from genjax.samplers.guidance import classifier_free_guidance, guidance_combine
 from genjax.samplers.langevin import annealed_langevin, geometric_sigmas, langevin, mala
 from genjax.samplers.replay_buffer import (
     ReplayBuffer,
@@ -23,10 +24,12 @@ __all__ = [
     "ReplayBuffer",
     "annealed_langevin",
     "bernoulli_logit_sampler",
+    "classifier_free_guidance",
     "ddim_sample",
     "ddim_timesteps",
     "ddpm_sample",
     "geometric_sigmas",
+    "guidance_combine",
     "langevin",
     "mala",
     "replay_buffer_init",

@@ -322,6 +322,13 @@ CASES: dict[str, tuple[str, Case]] = {
             (_key(13), _data(0)),
         ),
     ),
+    "drop_labels": (
+        "drop_labels",
+        lambda: (
+            lambda rng, labels: losses.drop_labels(rng, labels, rate=0.3, null_label=4),
+            (_key(15), jnp.arange(8, dtype=jnp.int32) % 4),
+        ),
+    ),
     "corrupt": (
         "corrupt",
         lambda: (lambda rng, x: losses.corrupt(rng, x, kind="masking", level=0.5), (_key(14), _data(0))),

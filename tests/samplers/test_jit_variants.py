@@ -146,6 +146,25 @@ CASES = {
             (_key(4), _x(), _schedule(), 0.5),
         ),
     ),
+    "ddim_sample_guided": (
+        {"classifier_free_guidance", "guidance_combine"},
+        lambda: (
+            lambda rng, x_T, s, scale: samplers.ddim_sample(
+                rng,
+                samplers.classifier_free_guidance(
+                    lambda x, t, y: eps_fn(x, t) + 0.1 * y[:, None],
+                    jnp.arange(N) % 2,
+                    jnp.full(N, 2),
+                    guidance_scale=scale,
+                ),
+                x_T,
+                s,
+                num_steps=3,
+                eta=0.5,
+            ),
+            (_key(9), _x(), _schedule(), 2.5),
+        ),
+    ),
     "replay_buffer_round_trips": (
         {"replay_buffer_init", "replay_buffer_sample", "replay_buffer_update"},
         _replay_round_trips,
