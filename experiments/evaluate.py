@@ -17,6 +17,14 @@ beside their nearest training images)::
     python -m experiments.evaluate --workdir=/tmp/cifar_ddpm --metrics=fid,kid,is --num_samples=10000 \
         --feature_weights=/data/inception_fid.npz      # or $GENJAX_INCEPTION_WEIGHTS
 
+With ``--per_class`` a conditional model's samples are also judged class by
+class (`genjax.train.conditional_quality`): ``--num_per_class`` samples of each
+class, the classifier's accuracy on them and per-class FID/precision/recall
+against the split's images of that class, added under ``"per_class"`` to the
+JSON the run writes::
+
+    python -m experiments.evaluate --workdir=/tmp/ddpm_cond --per_class --num_per_class=100
+
 Features come from the bundled digits classifier (digits), the bundled
 contrastive encoder (binarized MNIST), the FID Inception-v3 with weights from
 a local file (any other image data), or the raw coordinates (2-D data).
@@ -31,6 +39,7 @@ as ``<workdir>/eval_<split>_<step>.json``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -58,6 +67,8 @@ _FEATURE_WEIGHTS = flags.DEFINE_string(
     None,
     "Weights .npz for the feature network (Inception: default $GENJAX_INCEPTION_WEIGHTS).",
 )
+_PER_CLASS = flags.DEFINE_bool("per_class", False, "Conditional models: also judge samples class by class.")
+_NUM_PER_CLASS = flags.DEFINE_integer("num_per_class", 100, "Samples of each class for --per_class.")
 flags.mark_flag_as_required("workdir")
 
 
@@ -84,7 +95,30 @@ def main(argv):
             weights_path=_FEATURE_WEIGHTS.value,
         )
 
-    report = run_or_exit(run)
+    def run_with_classes():
+        if not _PER_CLASS.value:
+            return run()
+        from genjax.train.conditional_quality import per_class_workdir
+
+        # First: an unconditional model fails here, before the longer report.
+        per_class = per_class_workdir(
+            _CONFIG.value,
+            _WORKDIR.value,
+            split=_SPLIT.value,
+            checkpoint=_CHECKPOINT.value,
+            seed=_SEED.value,
+            num_per_class=_NUM_PER_CLASS.value,
+            feature_network=_FEATURE_NETWORK.value,
+            weights_path=_FEATURE_WEIGHTS.value,
+        )
+        report = run() | {"per_class": per_class}
+        kind = "eval" if _METRICS.value is None else "quality"
+        path = Path(_WORKDIR.value) / f"{kind}_{report['split']}_{report['step']}.json"
+        if jax.process_index() == 0:  # the file run() wrote, now with the per-class report
+            path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        return report
+
+    report = run_or_exit(run_with_classes)
     if jax.process_index() == 0:  # every process computed it; one prints it
         print(json.dumps(report, sort_keys=True))
 

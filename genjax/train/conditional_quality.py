@@ -246,8 +246,12 @@ def judge_per_class(
     }
 
 
-def _on_levels(samples: np.ndarray, dataset, data_config) -> np.ndarray:
-    """Image samples onto the data's pixel levels, as the sample-quality report puts them."""
+def on_pixel_levels(samples: np.ndarray, dataset, data_config: Mapping[str, Any] | None) -> np.ndarray:
+    """Image samples `[..., H, W, C]` onto the data's pixel levels, as the sample-quality report puts them.
+
+    ``data_config["dequantize"]`` says whether the model samples dequantized values (level + u) / L;
+    vectors and continuous data pass through.
+    """
     from genjax.train.quality_report import to_pixel_levels
 
     if samples.ndim < 4 or not dataset.num_levels:
@@ -299,7 +303,7 @@ def per_class_quality(
         sample_kwargs=sample_kwargs,
         batch_size=batch_size,
     )
-    samples = _on_levels(samples, dataset, data_config)
+    samples = on_pixel_levels(samples, dataset, data_config)
     report = judge_per_class(samples, reference, labels, feature_network=network)
     return {"split": split, "sample_kwargs": dict(sample_kwargs or {}), **report}
 
@@ -364,3 +368,49 @@ def guidance_curve(
             }
         )
     return curve
+
+
+def per_class_workdir(
+    config,
+    workdir: str,
+    *,
+    split: str = "test",
+    checkpoint: str | int = "best",
+    seed: int = 0,
+    num_per_class: int = 100,
+    feature_network: str | None = None,
+    weights_path: str | None = None,
+) -> dict[str, Any]:
+    """`per_class_quality` of a workdir's checkpoint (what ``experiments.evaluate --per_class`` runs).
+
+    ``config`` None reads the workdir's; the feature network defaults to the one
+    `genjax.features.network_for_dataset` names. Returns the report plus ``step``,
+    ``checkpoint`` and ``seed``.
+    """
+    from genjax import features
+    from genjax.train.checkpoint import load_config
+    from genjax.train.restore import restore_from_workdir
+
+    if num_per_class < PR_NEIGHBOURS + 1:
+        raise ConfigError(
+            f"--num_per_class: got {num_per_class}; must be at least {PR_NEIGHBOURS + 1} "
+            f"(precision/recall use {PR_NEIGHBOURS} neighbours)"
+        )
+    config = config or load_config(workdir)
+    model, dataset, state, _ = restore_from_workdir(config, workdir, checkpoint=checkpoint)
+    if model.conditioning is None:
+        raise ConfigError(
+            f"--per_class: the {config.model.name!r} model is unconditional (model.conditional=False)"
+        )
+    name = feature_network or features.network_for_dataset(config.data.name)
+    report = per_class_quality(
+        model,
+        state.eval_params(),
+        dataset,
+        rng=jax.random.key(seed),
+        num_per_class=num_per_class,
+        feature_network=features.load(name, weights_path=weights_path),
+        split=split,
+        data_config=config.data,
+    )
+    return {"step": int(jax.device_get(state.step)), "checkpoint": str(checkpoint), "seed": seed, **report}

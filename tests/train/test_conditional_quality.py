@@ -6,6 +6,7 @@ that answers k with class k + 1 must score about 0.
 """
 
 import dataclasses
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -201,3 +202,28 @@ def test_bad_inputs_fail_with_one_line(digits, network, table):
         )
     with pytest.raises(ValueError, match="takes no 'temperature'"):
         judge(model, sample_kwargs={"temperature": 0.5})
+
+
+def test_workdir_report_is_per_class_quality_of_the_restored_checkpoint(
+    monkeypatch, digits, table, perfect_report
+):
+    import ml_collections
+
+    from genjax.train import restore
+
+    config = ml_collections.ConfigDict(
+        {"model": {"name": "prototypes"}, "data": {"name": "digits", "batch_size": 500}}
+    )
+    state = SimpleNamespace(step=np.int32(9), eval_params=lambda: {"table": table})
+    restored = {"model": prototype_model(table)}
+    monkeypatch.setattr(
+        restore, "restore_from_workdir", lambda *a, **k: (restored["model"], digits[0], state, None)
+    )
+    report = cq.per_class_workdir(config, "unused", num_per_class=PER_CLASS, feature_network="digits_cnn")
+    assert report["step"] == 9 and report["checkpoint"] == "best"
+    assert report["per_class"] == perfect_report["per_class"] and report["fid"] == perfect_report["fid"]
+    with pytest.raises(ConfigError, match="--num_per_class: got 3"):
+        cq.per_class_workdir(config, "unused", num_per_class=3)
+    restored["model"] = GenerativeModel(None, {}, lambda p, r, n: None, None, (8, 8, 1))
+    with pytest.raises(ConfigError, match="--per_class: the 'prototypes' model is unconditional"):
+        cq.per_class_workdir(config, "unused")
