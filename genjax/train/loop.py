@@ -69,20 +69,33 @@ def write_samples(
 ) -> Path:
     """Draws samples with ``model.sample`` and writes them as a PNG (grid or 2-D scatter).
 
+    A class-conditional image model draws ``num_samples // num_classes`` per class and
+    writes a labelled grid, one row per class.
+
     Every process must call it (the sampler is one computation over the global mesh);
     only those with ``write`` (process 0) write the file.
     """
     from genjax import visualize
 
-    samples = jax.device_get(
-        jax.jit(model.sample, static_argnums=2)(params, step_key(seed, step, PURPOSE_SAMPLE), num_samples)
-    )
+    rng = step_key(seed, step, PURPOSE_SAMPLE)
+    conditioning = model.conditioning
     path = workdir / "samples" / f"step_{step:08d}.png"
-    if not write:
-        return path
-    visualize.save_samples(path, np.asarray(samples), log_density=dataset.log_density)
-    if writer is not None and np.asarray(samples).ndim == 4:
-        writer.write_image(step, "samples", visualize.image_grid(np.asarray(samples)))
+    if conditioning is not None and conditioning.labels and len(model.element_shape) == 3:
+        # Images of a class-conditional model: one row per class, labelled.
+        per_class = max(1, num_samples // conditioning.num_classes)
+        labels = np.repeat(np.arange(conditioning.num_classes, dtype=np.int32), per_class)
+        sample = jax.jit(lambda p, key, cond: model.sample(p, key, len(labels), cond=cond))
+        samples = np.asarray(jax.device_get(sample(params, rng, labels)))
+        if write:
+            rows = samples.reshape(conditioning.num_classes, per_class, *samples.shape[1:])
+            visualize.save_labelled_grid(path, rows, list(range(conditioning.num_classes)))
+    else:
+        sample = jax.jit(model.sample, static_argnums=2)
+        samples = np.asarray(jax.device_get(sample(params, rng, num_samples)))
+        if write:
+            visualize.save_samples(path, samples, log_density=dataset.log_density)
+    if write and writer is not None and samples.ndim == 4:
+        writer.write_image(step, "samples", visualize.image_grid(samples))
     return path
 
 
