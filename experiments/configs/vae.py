@@ -20,6 +20,15 @@ Variants (the part after the colon):
   BENCHMARKS.md); ``log_prob`` stays the IWAE estimate::
 
     python -m experiments.train --config=experiments/configs/vae.py:digits_infovae --workdir=/tmp/vae_info
+* ``digits_conditional``: a conditional VAE p(x | y) (Sohn et al. 2015) on the digits and
+  their labels: encoder and decoder both see the one-hot label (``model.conditional=True``);
+  samples take ``cond=`` labels::
+
+    python -m experiments.train --config=experiments/configs/vae.py:digits_conditional \
+        --workdir=/tmp/cvae_cond
+    python -m experiments.sample --workdir=/tmp/cvae_cond
+
+* ``smoke_conditional``: ``smoke`` with ``model.conditional=True`` (tests, notebooks).
 * ``binarized_mnist``: the benchmark of BENCHMARKS.md — MLP VAE, one stochastic
   layer, on the static binarized MNIST file in ../shared/data (or
   $GENJAX_SHARED_DATA), evaluated by importance sampling with k = 5000::
@@ -47,6 +56,8 @@ VARIANTS = (
     "digits_discretized",
     "digits_beta",
     "digits_infovae",
+    "digits_conditional",
+    "smoke_conditional",
     "binarized_mnist",
     "binarized_mnist_iwae",
     "binarized_mnist_infovae",
@@ -74,6 +85,8 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         info_alpha=0.0,
         info_lambda=1.0,
         info_kernel="gaussian",
+        # p(x | y): encoder and decoder see the label (the number of classes comes from the data).
+        conditional=False,
     )
     config.data.update(name="digits", batch_size=128, binarize="dynamic")
     config.train.update(
@@ -87,7 +100,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     config.optim.model = adam(1e-3)
     config.eval.update(num_importance_samples=100, importance_chunk_size=100)
 
-    if variant == "smoke":
+    if variant in ("smoke", "smoke_conditional"):
         config.train.update(
             num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
         )
@@ -129,4 +142,6 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
             config.data.name = "tfds:binarized_mnist"
         elif variant == "tfds_mnist":
             config.data.update(name="tfds:mnist", binarize="dynamic")
+    if variant.endswith("_conditional"):
+        config.model.conditional = True
     return config
