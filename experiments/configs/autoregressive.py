@@ -24,6 +24,15 @@ FVSBN and NADE are binary-only, the PixelCNNs image-only; `VARIANTS` lists the v
 and the tiny local variant the tests run::
 
     python -m experiments.train --config=experiments/configs/autoregressive.py:smoke --workdir=/tmp/ar_smoke
+
+Conditional models p(x | y) (``model.conditional=True``): ``<variant>_conditional``
+for FVSBN, MADE and the Gated PixelCNN on labelled data (the toy_binary mixtures,
+whose component is the label under ``data.component_labels``; toy2d for MADE;
+digits); ``digits_conditional`` (class-conditional Gated PixelCNN on the 17-level
+digits, selected on validation) and ``smoke_conditional`` (tests, notebooks)::
+
+    python -m experiments.train --config=experiments/configs/autoregressive.py:digits_conditional \
+        --workdir=/tmp/ar_cond
 """
 
 from __future__ import annotations
@@ -56,7 +65,19 @@ def _valid(architecture: str, data: str) -> bool:
     return data != "tfds_cifar10"  # 3072 sequential dims: left to the PixelCNNs
 
 
-VARIANTS = ("smoke", *(f"{a}_{d}" for a in ARCHITECTURES for d in DATA if _valid(a, d)))
+# Conditional variants: the architectures that take y, on data with labels.
+CONDITIONAL_ARCHITECTURES = ("fvsbn", "made", "gated_pixelcnn")
+LABELLED_DATA = ("toy_binary", "toy_binary_3x3", "digits", "digits_gray", "toy2d")
+CONDITIONAL_VARIANTS = (
+    "smoke_conditional",
+    "digits_conditional",
+    *(f"{a}_{d}_conditional" for a in CONDITIONAL_ARCHITECTURES for d in LABELLED_DATA if _valid(a, d)),
+)
+VARIANTS = (
+    "smoke",
+    *(f"{a}_{d}" for a in ARCHITECTURES for d in DATA if _valid(a, d)),
+    *CONDITIONAL_VARIANTS,
+)
 
 # Per-data sizes: (NADE hidden, MADE hidden, conv/sequence features, layers).
 _SIZES = {
@@ -69,6 +90,8 @@ _SIZES = {
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "nade_digits"
+    if variant.endswith("_conditional"):
+        return _conditional_config(variant)
     architecture, data = split_variant(variant, ARCHITECTURES, DATA, smoke=("nade", "toy_binary"))
     config = base_config("autoregressive")
     size = "toy" if data in ("toy_binary", "toy_binary_3x3", "markov", "toy2d") else "digits"
@@ -92,8 +115,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         output_features=features * 2,
         num_heads=4,
         dilations=(1, 2, 4, 8, 16, 32),
-        class_conditional=False,
-        num_classes=10,
+        conditional=False,
     )
     config.optim.model = adam(1e-3, schedule="cosine")
     config.train.update(steps_per_call=100, eval_every=0)
@@ -127,5 +149,29 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
             num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
         )
         config.data.num_test = 500
+        config.eval.update(num_batches=1, num_samples=16)
+    return config
+
+
+def _conditional_config(variant: str) -> ml_collections.ConfigDict:
+    """``<variant>_conditional``: the unconditional variant with ``model.conditional=True`` on labels."""
+    if variant not in CONDITIONAL_VARIANTS:
+        raise ValueError(f"config variant: got {variant!r}; allowed: {', '.join(CONDITIONAL_VARIANTS)}")
+    base = {
+        "smoke_conditional": "gated_pixelcnn_digits_gray",
+        "digits_conditional": "gated_pixelcnn_digits_gray",
+    }
+    config = get_config(base.get(variant, variant.removesuffix("_conditional")))
+    config.model.conditional = True
+    if config.data.name.startswith(("toy_binary:", "toy2d:")):
+        config.data.component_labels = True  # the mixture component is the label
+    if variant == "digits_conditional":
+        config.train.update(num_steps=2_000, log_every=250, eval_every=250, checkpoint_every=1_000)
+        config.train.update(select_by="validation/nll", sample_every=1_000)
+    if variant == "smoke_conditional":
+        config.model.update(features=8, num_layers=2, output_features=16)
+        config.train.update(
+            num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
+        )
         config.eval.update(num_batches=1, num_samples=16)
     return config

@@ -19,6 +19,18 @@ and the tiny local variant the tests run::
 
     python -m experiments.train --config=experiments/configs/flow.py:smoke --workdir=/tmp/flow_smoke
 
+Conditional flows p(x | y) (``model.conditional=True``; every coupling
+conditioner or MADE also sees y): ``<variant>_conditional`` for the nice,
+realnvp, glow, maf and iaf variants on labelled data, the mixture toys
+(8gaussians, 25gaussians, ring, whose component is the label under
+``data.component_labels``) and digits; ``digits_conditional`` (class-conditional
+multi-scale RealNVP on digits, selected on validation) and ``smoke_conditional``
+(tests, notebooks)::
+
+    python -m experiments.train --config=experiments/configs/flow.py:digits_conditional \
+        --workdir=/tmp/flow_cond
+    python -m experiments.sample --workdir=/tmp/flow_cond --label=3
+
 Likelihoods are exact; on discrete data they are reported in the original
 discrete space (dequantization accounted for), so bits/dim compare with papers.
 """
@@ -31,7 +43,19 @@ from experiments.configs.common import TOY2D, adam, base_config, shared_data_pat
 
 ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
 IMAGES = ("digits", "binarized_mnist", "tfds_mnist", "tfds_cifar10")
-VARIANTS = ("smoke", *(f"{arch}_{data}" for arch in ARCHITECTURES for data in TOY2D + IMAGES))
+# Conditional variants: architectures with a conditioner network, data with labels.
+CONDITIONAL_ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf")
+LABELLED_DATA = ("8gaussians", "25gaussians", "ring", "digits")
+CONDITIONAL_VARIANTS = (
+    "smoke_conditional",
+    "digits_conditional",
+    *(f"{arch}_{data}_conditional" for arch in CONDITIONAL_ARCHITECTURES for data in LABELLED_DATA),
+)
+VARIANTS = (
+    "smoke",
+    *(f"{arch}_{data}" for arch in ARCHITECTURES for data in TOY2D + IMAGES),
+    *CONDITIONAL_VARIANTS,
+)
 
 # Per architecture: (num_layers, hidden_sizes) for 2-D data and for images.
 _TOY2D_SIZES = {
@@ -77,6 +101,8 @@ def _model_defaults(architecture: str) -> dict:
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "realnvp_digits"
+    if variant.endswith("_conditional"):
+        return _conditional_config(variant)
     architecture, data = split_variant(variant, ARCHITECTURES, TOY2D + IMAGES, smoke=("realnvp", "digits"))
     config = base_config("flow")
     config.model.update(_model_defaults(architecture))
@@ -122,4 +148,21 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
             num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
         )
         config.eval.update(num_batches=1, num_samples=16)
+    return config
+
+
+def _conditional_config(variant: str) -> ml_collections.ConfigDict:
+    """``<variant>_conditional``: the unconditional variant with ``model.conditional=True`` on labels."""
+    if variant not in CONDITIONAL_VARIANTS:
+        raise ValueError(f"config variant: got {variant!r}; allowed: {', '.join(CONDITIONAL_VARIANTS)}")
+    base = {"smoke_conditional": "smoke", "digits_conditional": "realnvp_digits"}
+    config = get_config(base.get(variant, variant.removesuffix("_conditional")))
+    config.model.conditional = True
+    if config.data.name.startswith("toy2d:"):
+        config.data.component_labels = True  # the mixture component is the label
+    if variant == "digits_conditional":
+        # Select on validation: with y the flow has 10 more inputs per conditioner and overfits the
+        # 1350 training digits sooner than the unconditional one (see BENCHMARKS.md).
+        config.train.update(eval_every=250, select_by="validation/nll")
+        config.eval.num_batches = None
     return config

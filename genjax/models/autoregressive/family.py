@@ -17,8 +17,13 @@ logistic_mixture | gaussian_mixture), ``num_components``; NADE ``hidden_size``;
 MADE ``hidden_sizes``, ``activation``, ``num_masks``, ``order_agnostic``,
 ``connectivity_agnostic``, ``mask_seed``; the others ``features``,
 ``num_layers``, ``output_features`` (PixelCNNs), ``num_heads`` (Transformer),
-``dilations`` (WaveNet), ``class_conditional`` and ``num_classes``
-(Gated PixelCNN).
+``dilations`` (WaveNet); ``conditional`` (FVSBN, MADE, Gated PixelCNN; the older
+name ``class_conditional`` is still read).
+
+A conditional model (``model.conditional=True`` on labelled data; the number of
+classes comes from the data) scores ``log p(x | y) = sum_d log p(x_d | x_<d, y)``
+with y from the batch, exactly normalised for every y, and ``sample(..., cond=y)``
+draws from it (default labels ``arange(n) % num_classes``, a row of every class).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 
 from genjax import samplers
 from genjax.errors import ConfigError
+from genjax.models import conditioning as conditioning_lib
 from genjax.models import precision
 from genjax.models.autoregressive import outputs
 from genjax.models.autoregressive.networks import (
@@ -48,7 +54,7 @@ from genjax.spec import DataSpec
 
 Array = jax.Array
 
-__all__ = ["ARCHITECTURES", "build", "exact_kl"]
+__all__ = ["ARCHITECTURES", "build", "exact_conditional_kl", "exact_kl"]
 
 BF16_ARCHITECTURES = ARCHITECTURES  # those whose networks compute in bfloat16 (train.compute_dtype)
 # Masked convolutions; WaveNet runs its kernel-2 convolutions as Dense layers.
@@ -77,7 +83,8 @@ def _levels(config: ml_collections.ConfigDict, spec: DataSpec) -> int | None:
 def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     m = config.model
     element_shape = spec.element_shape
-    validate(m, element_shape, spec.labelled)
+    conditioning = conditioning_lib.from_config(config, spec)
+    validate(m, element_shape, conditioning)
     levels = _levels(config, spec)
     tokens = spec.tokens
     output = outputs.get(_output_name(m, levels, tokens), num_levels=levels, num_components=m.num_components)
@@ -92,7 +99,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             "model.output: gaussian_mixture is for continuous data; use categorical or logistic_mixture"
         )
     num_dims = math.prod(element_shape)
-    network = build_network(m, element_shape, output.num_params, levels if tokens else None)
+    network = build_network(m, element_shape, output.num_params, levels if tokens else None, conditioning)
     # Training may run the network bfloat16: its outputs return to float32 before the output
     # distribution, which stays normalised. log_prob, eval_metrics and sample stay float32.
     train_precision = precision.policy(
@@ -123,17 +130,22 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def flat(x: Array) -> Array:
         return x.reshape(x.shape[0], num_dims)
 
+    def condition(batch: Batch) -> Array | None:
+        """y of a conditional model's batch; None for an unconditional model."""
+        return None if conditioning is None else conditioning_lib.batch_condition(conditioning, batch)
+
     def log_prob_under_mask(
         params: Params, batch: Batch, mask_index, policy: precision.Precision = precision.FLOAT32
     ) -> Array:
-        """`[B]` exact log p(x) in nats; under a bfloat16 ``policy`` the network runs bfloat16 and
-        its output parameters come back float32 before the (normalised) output distribution."""
+        """`[B]` exact log p(x) (log p(x | y) when conditional) in nats; under a bfloat16 ``policy``
+        the network runs bfloat16 and its output parameters come back float32 before the
+        (normalised) output distribution."""
         x = flat(batch["x"])
-        out = policy.apply(network.apply, params["model"], inputs(x), batch.get("label"), mask_index)
+        out = policy.apply(network.apply, params["model"], inputs(x), condition(batch), mask_index)
         return jnp.sum(output.log_prob(out, targets(x)), axis=-1)
 
     def init(rng: Array, batch: Batch) -> Params:
-        return {"model": network.init(rng, inputs(flat(batch["x"])), batch.get("label"))}
+        return {"model": network.init(rng, inputs(flat(batch["x"])), condition(batch))}
 
     def model_log_prob(params: Params, batch: Batch, rng: Array | None = None) -> Array:
         if network.num_masks == 1:
@@ -155,10 +167,14 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             metrics["nll_per_token"] = -model_log_prob(params, batch) / num_dims
         return metrics
 
-    def sample(params: Params, rng: Array, num_samples: int) -> Array:
-        label = None
-        if m.class_conditional:
-            label = jnp.arange(num_samples) % m.num_classes  # a row of each class in a grid
+    def sample(params: Params, rng: Array, num_samples: int, *, cond: Array | None = None) -> Array:
+        """`[N, *element_shape]` draws of x, of x ~ p(x | y) for y = ``cond`` when conditional
+        (labels `[N]` or arrays `[N, *cond_shape]`; default ``arange(N) % num_classes``)."""
+        if conditioning is None:
+            conditioning_lib.no_condition(cond, "autoregressive")
+            y = None
+        else:
+            y = conditioning_lib.sample_condition(conditioning, cond, num_samples)
         initial = jnp.zeros((num_samples, num_dims), jnp.float32)
 
         def draw(key: Array, dist_params: Array) -> Array:
@@ -180,18 +196,24 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             masks = jax.random.randint(mask_key, (num_samples,), 0, network.num_masks)
             orderings = jnp.asarray(network.module.orderings(num_dims))[masks]
 
-            def per_sample(x_row, k):
-                return network.apply(variables, inputs(x_row[None]), None, k)[0]
+            def per_sample(x_row, k, y_row):
+                y_one = None if y_row is None else y_row[None]
+                return network.apply(variables, inputs(x_row[None]), y_one, k)[0]
 
+            y_axis = None if y is None else 0
             x = samplers.sample_autoregressive(
-                rng, lambda x: jax.vmap(per_sample)(x, masks), draw, initial, ordering=orderings
+                rng,
+                lambda x: jax.vmap(per_sample, in_axes=(0, 0, y_axis))(x, masks, y),
+                draw,
+                initial,
+                ordering=orderings,
             )
         elif m.architecture in IMAGE_ONLY:
             # Each pass sees only the rows the current pixel can read (exact; H/(R+1) less work).
             module = network.module
 
             def image_params(window: Array) -> Array:
-                args = (inputs(window), label) if m.class_conditional else (inputs(window),)
+                args = (inputs(window),) if y is None else (inputs(window), y)
                 return module.apply(variables, *args)
 
             images = initial.reshape(num_samples, *element_shape)
@@ -202,7 +224,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             made = m.architecture == "made"
             x = samplers.sample_autoregressive(
                 rng,
-                lambda x: network.apply(variables, inputs(x), label, 0),
+                lambda x: network.apply(variables, inputs(x), y, 0),
                 draw,
                 initial,
                 ordering=jnp.asarray(network.module.orderings(num_dims)[0]) if made else None,
@@ -217,6 +239,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         element_shape=element_shape,
         eval_metrics=eval_metrics if (network.num_masks > 1 or tokens) else None,
         convolutional=m.architecture in CONVOLUTIONAL,
+        conditioning=conditioning,
     )
 
 
@@ -238,3 +261,31 @@ def exact_kl(
     log_q = jax.jit(lambda x: model.log_prob(params, {"x": x}))(jnp.asarray(outcomes))
     log_p = jnp.asarray(log_density(outcomes), jnp.float32)
     return float(jnp.sum(jnp.exp(log_p) * (log_p - log_q)))
+
+
+def exact_conditional_kl(
+    model: GenerativeModel,
+    params: Params,
+    outcomes: np.ndarray,
+    conditional_log_density: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    label_probs: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """E_y KL(p_data(x | y) || model(x | y)) in nats by enumeration, and the per-label KLs `[K]`.
+
+    Args:
+      model: a conditional bundle (labels), whose ``log_prob`` scores ``{"x", "label"}``.
+      params: its parameters.
+      outcomes: ``[N, *element_shape]`` every possible example (``dataset.outcomes()``).
+      conditional_log_density: exact ``log p_data(x | y)``, ``(x [N, ...], y [N]) -> [N]`` nats
+        (``dataset.conditional_log_density``).
+      label_probs: ``[K]`` p(y) (``dataset.label_probs``), the weights of the average.
+    """
+    score = jax.jit(lambda x, y: model.log_prob(params, {"x": x, "label": y}))
+    per_label = []
+    for label in range(len(label_probs)):
+        y = np.full(len(outcomes), label, np.int32)
+        log_q = np.asarray(score(jnp.asarray(outcomes), jnp.asarray(y)), np.float64)
+        log_p = np.asarray(conditional_log_density(outcomes, y), np.float64)
+        per_label.append(np.sum(np.exp(log_p) * (log_p - log_q)))
+    per_label = np.asarray(per_label)
+    return float(np.dot(label_probs, per_label)), per_label

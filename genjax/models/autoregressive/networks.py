@@ -5,6 +5,11 @@ order, channel fastest) to per-dimension output parameters `[B, D, P]`,
 parameter d reading only the dimensions before d in the network's ordering.
 Networks with a recurrent state also expose an incremental ``step`` for
 O(1)-per-dimension sampling.
+
+Conditional models p(x | y) (``model.conditional``): MADE and FVSBN see y's
+features (one-hot labels or a flattened ``"cond"`` array) through dense maps
+that no input dimension feeds; the Gated PixelCNN adds a learned per-class bias
+to every gate (labels only).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from genjax.models.autoregressive.nade import NADE
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.autoregressive.transformer import Transformer
 from genjax.models.autoregressive.wavenet import WaveNet
+from genjax.models.conditioning import Conditioning
+from genjax.models.networks.conditioning import condition_features
 from genjax.models.networks.made import MADE
 
 Array = jax.Array
@@ -33,6 +40,7 @@ ARCHITECTURES = ("fvsbn", "nade", "made", "pixelcnn", "gated_pixelcnn", "wavenet
 BINARY_ONLY = ("fvsbn", "nade")  # one logit per dimension by construction
 IMAGE_ONLY = ("pixelcnn", "gated_pixelcnn")
 INCREMENTAL = ("nade", "wavenet", "lstm", "transformer")
+CONDITIONAL = ("fvsbn", "made", "gated_pixelcnn")  # those that take y (model.conditional)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +49,9 @@ class Network:
 
     Attributes:
       module: the Flax module.
-      apply: ``(variables, x [B, D], label [B] | None, mask_index) -> [B, D, P]``.
-      init: ``(rng, x [B, D], label [B] | None) -> variables``.
+      apply: ``(variables, x [B, D], y | None, mask_index) -> [B, D, P]``; y is the condition
+        (labels `[B]` or a conditioning array `[B, ...]`), None for an unconditional network.
+      init: ``(rng, x [B, D], y | None) -> variables``.
       incremental: whether ``module.initial_state`` / ``module.step`` exist.
       num_masks: MADE's mask count (1 for every other network).
     """
@@ -54,7 +63,9 @@ class Network:
     num_masks: int = 1
 
 
-def validate(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], has_labels: bool) -> None:
+def validate(
+    m: ml_collections.ConfigDict, element_shape: tuple[int, ...], conditioning: Conditioning | None
+) -> None:
     if m.architecture not in ARCHITECTURES:
         raise ConfigError(f"model.architecture: got {m.architecture!r}; allowed: {', '.join(ARCHITECTURES)}")
     if m.architecture in IMAGE_ONLY and len(element_shape) != 3:
@@ -68,27 +79,41 @@ def validate(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], has_l
             raise ConfigError(f"model.{field}: got {value!r}; must be a positive integer")
     if m.num_masks > 1 and m.architecture != "made":
         raise ConfigError(f"model.num_masks: only MADE has mask sets; got {m.num_masks} for {m.architecture}")
-    if m.class_conditional and m.architecture != "gated_pixelcnn":
-        raise ConfigError("model.class_conditional: only gated_pixelcnn is class-conditional here")
-    if m.class_conditional and not has_labels:
-        raise ConfigError("model.class_conditional: the dataset has no labels")
+    if conditioning is not None and m.architecture not in CONDITIONAL:
+        raise ConfigError(
+            f"model.conditional: {m.architecture} takes no y; conditional architectures are "
+            f"{', '.join(CONDITIONAL)}"
+        )
+    if conditioning is not None and m.architecture == "gated_pixelcnn" and not conditioning.labels:
+        raise ConfigError(
+            "model.conditional: gated_pixelcnn conditions on class labels only, not on 'cond' arrays"
+        )
 
 
 def build_network(
-    m: ml_collections.ConfigDict, element_shape: tuple[int, ...], num_params: int, vocab_size: int | None
+    m: ml_collections.ConfigDict,
+    element_shape: tuple[int, ...],
+    num_params: int,
+    vocab_size: int | None,
+    conditioning: Conditioning | None = None,
 ) -> Network:
-    """The network named by ``m.architecture``, emitting ``num_params`` parameters per dimension."""
+    """The network named by ``m.architecture``, emitting ``num_params`` parameters per dimension;
+    conditioned on y when ``conditioning`` is set (architectures in `CONDITIONAL`)."""
     num_dims = math.prod(element_shape)
+
+    def context(y: Array | None) -> tuple[Array, ...]:
+        """The extra call argument of a flat conditional network: y's features `[B, C]`."""
+        return () if conditioning is None else (condition_features(conditioning, y),)
 
     def flat(module: nn.Module, *, single_logit: bool = False) -> Network:
         """A network of flat inputs; FVSBN and NADE emit `[B, D]` logits, given a P axis here."""
 
-        def apply(variables, x, label, mask_index):
-            out = module.apply(variables, x)
+        def apply(variables, x, y, mask_index):
+            out = module.apply(variables, x, *context(y))
             return out[..., None] if single_logit else out
 
-        def init(rng, x, label):
-            return module.init(rng, x)
+        def init(rng, x, y):
+            return module.init(rng, x, *context(y))
 
         return Network(module, apply, init, m.architecture in INCREMENTAL)
 
@@ -109,13 +134,13 @@ def build_network(
         )
         return Network(
             made,
-            lambda v, x, label, k: made.apply(v, x, k),
-            lambda rng, x, label: made.init(rng, x, 0),
+            lambda v, x, y, k: made.apply(v, x, k, *context(y)),
+            lambda rng, x, y: made.init(rng, x, 0, *context(y)),
             incremental=False,
             num_masks=m.num_masks,
         )
     if m.architecture in IMAGE_ONLY:
-        return _image_network(m, element_shape, num_params)
+        return _image_network(m, element_shape, num_params, conditioning)
     common = {"num_params": num_params, "vocab_size": vocab_size, "features": m.features}
     if m.architecture == "wavenet":
         module = WaveNet(**common, dilations=tuple(m.dilations), skip_features=m.features)
@@ -126,7 +151,12 @@ def build_network(
     return flat(module)
 
 
-def _image_network(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], num_params: int) -> Network:
+def _image_network(
+    m: ml_collections.ConfigDict,
+    element_shape: tuple[int, ...],
+    num_params: int,
+    conditioning: Conditioning | None,
+) -> Network:
     shape = tuple(element_shape)
     if m.architecture == "pixelcnn":
         module = PixelCNN(
@@ -140,10 +170,10 @@ def _image_network(m: ml_collections.ConfigDict, element_shape: tuple[int, ...],
             num_params=num_params,
             features=m.features,
             num_layers=m.num_layers,
-            num_classes=m.num_classes if m.class_conditional else None,
+            num_classes=None if conditioning is None else conditioning.num_classes,
             output_features=m.output_features,
         )
-    conditional = m.architecture == "gated_pixelcnn" and m.class_conditional
+    conditional = conditioning is not None
 
     def call(variables, x, label, mask_index=0, init_rng=None):
         images = x.reshape(x.shape[0], *shape)

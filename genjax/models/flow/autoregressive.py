@@ -56,17 +56,18 @@ class _MADEAffine(Bijector):
     scale_fn: str = "tanh"
 
     @nn.compact
-    def _shift_and_log_scale(self, y: Array) -> tuple[Array, Array]:
-        """`[B, D] -> (mu [B, D], s [B, D])`, each dimension's from the preceding ones of ``y``."""
+    def _shift_and_log_scale(self, y: Array, context: Array | None) -> tuple[Array, Array]:
+        """`[B, D] -> (mu [B, D], s [B, D])`, each dimension's from the preceding ones of ``y``
+        (and from all of ``context`` `[B, C]`, a conditional flow's y)."""
         if y.ndim != 2:
             raise ValueError(f"{type(self).__name__} works on vectors [B, D]; got shape {y.shape}")
-        raw = MADE(self.hidden_sizes, 2, self.ordering, self.activation, name="made")(y)
+        raw = MADE(self.hidden_sizes, 2, self.ordering, self.activation, name="made")(y, 0, context)
         tanh_scale = None
         if self.scale_fn == "tanh":
             tanh_scale = self.param("tanh_scale", nn.initializers.ones, (y.shape[-1],))
         return raw[..., 0], bounded_log_scale(raw[..., 1], self.scale_fn, tanh_scale)
 
-    def _solve(self, target: Array, step) -> tuple[Array, Array]:
+    def _solve(self, target: Array, step, context: Array | None) -> tuple[Array, Array]:
         """Iterates ``y <- step(target, *conditioner(y))`` D times from ``y = 0``.
 
         Returns the fixed point and the log-scales of the last pass, which
@@ -74,10 +75,10 @@ class _MADEAffine(Bijector):
         The first pass runs outside the loop so that the parameters exist
         before the loop body is traced.
         """
-        shift, log_scale = self._shift_and_log_scale(jnp.zeros_like(target))
+        shift, log_scale = self._shift_and_log_scale(jnp.zeros_like(target), context)
 
         def body(_, carry: tuple[Array, Array]) -> tuple[Array, Array]:
-            shift, log_scale = self._shift_and_log_scale(carry[0])
+            shift, log_scale = self._shift_and_log_scale(carry[0], context)
             return step(target, shift, log_scale), log_scale
 
         # With D == 1 the loop is empty and the first pass's log-scale is exact.
@@ -99,12 +100,12 @@ class MAF(_MADEAffine):
     ``inverse(z) -> (x [B, D], log_det [B])`` in D passes (see the module docstring).
     """
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
-        shift, log_scale = self._shift_and_log_scale(x)
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
+        shift, log_scale = self._shift_and_log_scale(x, context)
         return _to_latent(x, shift, log_scale), -jnp.sum(log_scale, axis=-1)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
-        x, log_scale = self._solve(z, _to_data)
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
+        x, log_scale = self._solve(z, _to_data, context)
         return x, jnp.sum(log_scale, axis=-1)
 
 
@@ -115,10 +116,10 @@ class IAF(_MADEAffine):
     ``forward(x) -> (z [B, D], log_det [B])`` in D passes (see the module docstring).
     """
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
-        z, log_scale = self._solve(x, _to_latent)
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
+        z, log_scale = self._solve(x, _to_latent, context)
         return z, -jnp.sum(log_scale, axis=-1)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
-        shift, log_scale = self._shift_and_log_scale(z)
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
+        shift, log_scale = self._shift_and_log_scale(z, context)
         return _to_data(z, shift, log_scale), jnp.sum(log_scale, axis=-1)

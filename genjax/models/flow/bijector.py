@@ -8,7 +8,11 @@ on a batch and return the log-determinant per example::
     forward(x: [B, ...]) -> (z: [B, ...], log_det: [B])   # log |det dz/dx|
     inverse(z: [B, ...]) -> (x: [B, ...], log_det: [B])   # log |det dx/dz|
 
-so ``inverse(forward(x)[0])[1] == -forward(x)[1]``. A layer may change the
+so ``inverse(forward(x)[0])[1] == -forward(x)[1]``. Conditional flows p(x | y)
+pass y's features as ``context`` `[B, C]` to both directions; layers with a
+conditioner network (couplings, MAF/IAF) feed it to that network, the others
+(permutations, ActNorm, 1x1 convolutions) ignore it. With ``context=None``
+every layer is exactly the unconditional one, parameters included. A layer may change the
 shape (squeeze, multi-scale factoring) but never the number of dimensions.
 Parameters are created in ``forward``: initialise with
 ``module.init(rng, x, method="forward")`` so data-dependent initialisations
@@ -29,14 +33,14 @@ Array = jax.Array
 class Bijector(nn.Module):
     """Base class: subclasses implement ``forward`` and ``inverse`` (see the module docstring)."""
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         raise NotImplementedError
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         raise NotImplementedError
 
-    def __call__(self, x: Array) -> tuple[Array, Array]:
-        return self.forward(x)
+    def __call__(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
+        return self.forward(x, context)
 
 
 class Chain(Bijector):
@@ -47,17 +51,17 @@ class Chain(Bijector):
 
     layers: Sequence[Bijector]
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         log_det = jnp.zeros(x.shape[0], x.dtype)
         for layer in self.layers:
-            x, layer_log_det = layer.forward(x)
+            x, layer_log_det = layer.forward(x, context)
             log_det = log_det + layer_log_det
         return x, log_det
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         log_det = jnp.zeros(z.shape[0], z.dtype)
         for layer in reversed(self.layers):
-            z, layer_log_det = layer.inverse(z)
+            z, layer_log_det = layer.inverse(z, context)
             log_det = log_det + layer_log_det
         return z, log_det
 
@@ -65,10 +69,10 @@ class Chain(Bijector):
 class Reverse(Bijector):
     """Reverses the last axis (a fixed permutation between autoregressive or coupling layers)."""
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         return x[..., ::-1], jnp.zeros(x.shape[0], x.dtype)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         return z[..., ::-1], jnp.zeros(z.shape[0], z.dtype)
 
 
@@ -77,8 +81,8 @@ class Flatten(Bijector):
 
     shape: tuple[int, ...]
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         return x.reshape(x.shape[0], -1), jnp.zeros(x.shape[0], x.dtype)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         return z.reshape(z.shape[0], *self.shape), jnp.zeros(z.shape[0], z.dtype)

@@ -5,6 +5,9 @@ fixed, well-scaled map rather than a random one: the identity for the
 ``tanh`` and ``exp`` scales, and Glow's constant ``sigmoid(2) ~ 0.88``
 contraction for ``sigmoid``. Training cannot start from a NaN-producing,
 badly scaled transformation.
+
+A conditional flow's ``context`` `[B, C]` (y's features) is concatenated to the
+input: as C more features of a vector, or as C constant channels of an image.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from genjax.models.networks.layers import activation
 
@@ -32,8 +36,13 @@ class Conditioner(nn.Module):
     activation: str = "relu"
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, context: Array | None = None) -> Array:
         act = activation(self.activation)
+        if context is not None:
+            context = context.astype(x.dtype)
+            if x.ndim == 4:  # the same y at every pixel
+                context = jnp.broadcast_to(context[:, None, None, :], (*x.shape[:-1], context.shape[-1]))
+            x = jnp.concatenate([x, context], axis=-1)
         if x.ndim == 2:
             h = x
             for size in self.hidden_sizes:

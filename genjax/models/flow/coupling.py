@@ -71,10 +71,10 @@ class Coupling(Bijector):
     activation: str = "relu"
 
     @nn.compact
-    def _conditioner(self, kept: Array, out_features: int) -> tuple[Array, Array]:
+    def _conditioner(self, kept: Array, out_features: int, context: Array | None) -> tuple[Array, Array]:
         """Shift and log-scale for the transformed part, each `[..., out_features]`."""
         width = 2 * out_features if self.affine else out_features
-        raw = Conditioner(self.hidden_sizes, width, self.activation, name="conditioner")(kept)
+        raw = Conditioner(self.hidden_sizes, width, self.activation, name="conditioner")(kept, context)
         if not self.affine:
             return raw, jnp.zeros_like(raw)
         shift, raw_scale = jnp.split(raw, 2, axis=-1)
@@ -93,29 +93,29 @@ class Coupling(Bijector):
         parts = (kept, changed) if self.parity == 0 else (changed, kept)
         return jnp.concatenate(parts, axis=-1)
 
-    def _transform(self, x: Array, inverse: bool) -> tuple[Array, Array]:
+    def _transform(self, x: Array, inverse: bool, context: Array | None) -> tuple[Array, Array]:
         if self.mask == "checkerboard":
             if x.ndim != 4:
                 raise ValueError(f"checkerboard coupling needs images [B, H, W, C]; got shape {x.shape}")
             keep = checkerboard(x.shape[1], x.shape[2], self.parity).astype(x.dtype)
-            shift, log_scale = self._conditioner(x * keep, x.shape[-1])
+            shift, log_scale = self._conditioner(x * keep, x.shape[-1], context)
             shift, log_scale = shift * (1 - keep), log_scale * (1 - keep)
             if inverse:
                 return (x - shift) * jnp.exp(-log_scale), -sum_except_batch(log_scale)
             return x * jnp.exp(log_scale) + shift, sum_except_batch(log_scale)
         kept, changed = self._halves(x)
-        shift, log_scale = self._conditioner(kept, changed.shape[-1])
+        shift, log_scale = self._conditioner(kept, changed.shape[-1], context)
         if inverse:
             changed = (changed - shift) * jnp.exp(-log_scale)
             return self._join(kept, changed), -sum_except_batch(log_scale)
         changed = changed * jnp.exp(log_scale) + shift
         return self._join(kept, changed), sum_except_batch(log_scale)
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
-        return self._transform(x, inverse=False)
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
+        return self._transform(x, inverse=False, context=context)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
-        return self._transform(z, inverse=True)
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
+        return self._transform(z, inverse=True, context=context)
 
 
 class DiagonalScaling(Bijector):
@@ -129,11 +129,11 @@ class DiagonalScaling(Bijector):
     def _log_scale(self, shape: tuple[int, ...]) -> Array:
         return self.param("log_scale", nn.initializers.zeros, shape)
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         log_scale = self._log_scale(x.shape[1:])
         return x * jnp.exp(log_scale), jnp.full(x.shape[0], jnp.sum(log_scale), x.dtype)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         log_scale = self._log_scale(z.shape[1:])
         return z * jnp.exp(-log_scale), jnp.full(z.shape[0], -jnp.sum(log_scale), z.dtype)
 
@@ -144,7 +144,7 @@ class Squeeze(Bijector):
     A permutation, so log_det = 0. H and W must be even.
     """
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         batch, height, width, channels = x.shape
         if height % 2 or width % 2:
             raise ValueError(f"squeeze needs even height and width; got shape {x.shape}")
@@ -152,7 +152,7 @@ class Squeeze(Bijector):
         x = x.transpose(0, 1, 3, 2, 4, 5).reshape(batch, height // 2, width // 2, 4 * channels)
         return x, jnp.zeros(batch, x.dtype)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         batch, height, width, channels = z.shape
         z = z.reshape(batch, height, width, 2, 2, channels // 4)
         z = z.transpose(0, 1, 3, 2, 4, 5).reshape(batch, 2 * height, 2 * width, channels // 4)

@@ -24,7 +24,15 @@ deviation scaled by a temperature (Glow's "temperature"; 1 = the model).
 ``preprocess``           none | logit | center: data in [0, 1] -> flow input
 ``logit_alpha``          squeeze of the logit transform
 ``temperature``          default sampling temperature
+``conditional``          p(x | y): every coupling conditioner (nice, realnvp,
+                         glow) or MADE (maf, iaf) also sees y's features
+                         (one-hot labels, or the flattened ``"cond"`` array)
 =======================  =====================================================
+
+A conditional flow (``model.conditional=True``, labelled data) is a bijection
+``x -> z`` for each y, so ``log_prob`` is the exact ``log p(x | y)`` and
+``sample(..., cond=y)`` inverts it for the given y (default: a row of every
+class). Planar and radial layers have no conditioner network and refuse it.
 
 RealNVP and Glow use convolutional multi-scale models on images; the other
 architectures see images as flat vectors.
@@ -40,6 +48,7 @@ import ml_collections
 
 from genjax import bijections, distributions, fields, losses, metrics
 from genjax.errors import ConfigError
+from genjax.models import conditioning as conditioning_lib
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.flow.autoregressive import IAF, MAF
@@ -49,6 +58,7 @@ from genjax.models.flow.glow import glow_step
 from genjax.models.flow.multiscale import glow_multiscale, realnvp_multiscale
 from genjax.models.flow.planar import Planar
 from genjax.models.flow.radial import Radial
+from genjax.models.networks.conditioning import condition_features
 from genjax.spec import DataSpec
 
 Array = jax.Array
@@ -57,6 +67,7 @@ BASES = ("normal", "logistic")
 PREPROCESSING = ("none", "logit", "center")
 SCALE_FNS = ("tanh", "sigmoid", "exp")
 MULTISCALE = ("realnvp", "glow")  # convolutional multi-scale models on images
+CONDITIONAL = ("nice", "realnvp", "glow", "maf", "iaf")  # those with a conditioner network to see y
 
 
 def _vector_flow(m: ml_collections.ConfigDict) -> list[Bijector]:
@@ -113,8 +124,15 @@ def make_flow(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -> B
     return Chain(tuple(layers))
 
 
-def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
+def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> conditioning_lib.Conditioning | None:
+    """Checks ``config.model`` against the data; returns the model's y (None when unconditional)."""
     m = config.model
+    conditioning = conditioning_lib.from_config(config, spec)
+    if conditioning is not None and m.architecture not in CONDITIONAL:
+        raise ConfigError(
+            f"model.conditional: {m.architecture} layers have no conditioner network to see y; "
+            f"conditional flows are {', '.join(CONDITIONAL)}"
+        )
     for field, value, allowed in (
         ("model.architecture", m.architecture, ARCHITECTURES),
         ("model.base", m.base, BASES),
@@ -139,6 +157,7 @@ def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
     except ValueError as error:
         # The multi-scale builders name the constraint (e.g. how many squeezes fit).
         raise ConfigError(f"model.num_scales: {error}") from None
+    return conditioning
 
 
 def _check_shapes(m, element_shape: tuple[int, ...]) -> None:
@@ -151,8 +170,8 @@ def _check_shapes(m, element_shape: tuple[int, ...]) -> None:
 
 
 def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
-    """The flow bundle: one player ("model") minimising the exact NLL."""
-    validate(config, spec)
+    """The flow bundle: one player ("model") minimising the exact NLL (of x given y when conditional)."""
+    conditioning = validate(config, spec)
     m = config.model
     element_shape = spec.element_shape
     num_dims = math.prod(element_shape)
@@ -182,14 +201,24 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             y = y + 0.5
         return jnp.clip(y, 0.0, 1.0) if num_levels else y
 
+    def context(y: Array) -> Array | None:
+        """y's features `[B, C]` for the conditioners; None for an unconditional flow."""
+        return None if conditioning is None else condition_features(conditioning, y)
+
+    def batch_context(batch: Batch) -> Array | None:
+        return (
+            None if conditioning is None else context(conditioning_lib.batch_condition(conditioning, batch))
+        )
+
     def init(rng: Array, batch: Batch) -> Params:
         # Through forward on real data, so ActNorm's data-dependent init sees the data.
-        return {"model": flow.init(rng, preprocess(batch["x"])[0], method="forward")}
+        return {"model": flow.init(rng, preprocess(batch["x"])[0], batch_context(batch), method="forward")}
 
     def log_prob(params: Params, batch: Batch, rng: Array | None = None) -> Array:
-        """`[B]` exact log-likelihood in nats (of the discrete data when dequantized)."""
+        """`[B]` exact log-likelihood in nats (of the discrete data when dequantized); a conditional
+        flow's is log p(x | y), y from the batch."""
         y, preprocess_log_det = preprocess(batch["x"])
-        z, log_det = flow.apply(params["model"], y, method="forward")
+        z, log_det = flow.apply(params["model"], y, batch_context(batch), method="forward")
         log_density = losses.flow_log_prob(z, log_det + preprocess_log_det, base_log_prob=base_log_prob)
         if num_levels:
             return losses.dequantized_log_prob(log_density, num_dims=num_dims, num_levels=num_levels)
@@ -199,16 +228,33 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         nll = masked_mean(-log_prob(params, batch), batch)
         return nll, {"nll": nll, "bits_per_dim": metrics.bits_per_dim(nll, num_dims)}
 
-    def sample(params: Params, rng: Array, num_samples: int, temperature: float | None = None) -> Array:
-        """`[N, *element_shape]` samples; the base's scale is multiplied by ``temperature``."""
+    def sample(
+        params: Params,
+        rng: Array,
+        num_samples: int,
+        temperature: float | None = None,
+        *,
+        cond: Array | None = None,
+    ) -> Array:
+        """`[N, *element_shape]` samples; the base's scale is multiplied by ``temperature``.
+
+        A conditional flow samples x ~ p(x | y) for ``cond`` (labels `[N]` or arrays
+        `[N, *cond_shape]`; default ``arange(N) % num_classes``).
+        """
+        if conditioning is None:
+            conditioning_lib.no_condition(cond, "flow")
+            sample_context = None
+        else:
+            sample_context = context(conditioning_lib.sample_condition(conditioning, cond, num_samples))
         temperature = m.temperature if temperature is None else temperature
         shape = (num_samples, num_dims)
         if m.base == "logistic":
             z = jax.random.logistic(rng, shape)
         else:
             z = jax.random.normal(rng, shape)
-        z = (temperature * z).reshape(_latent_shape(flow, params, element_shape, num_samples))
-        y, _ = flow.apply(params["model"], z, method="inverse")
+        latent_shape = _latent_shape(flow, params, element_shape, num_samples, sample_context)
+        z = (temperature * z).reshape(latent_shape)
+        y, _ = flow.apply(params["model"], z, sample_context, method="inverse")
         return postprocess(y).reshape(num_samples, *element_shape)
 
     return GenerativeModel(
@@ -219,13 +265,14 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         element_shape=element_shape,
         # Multi-scale RealNVP and Glow run convolutional conditioners on images.
         convolutional=m.architecture in MULTISCALE and len(element_shape) == 3,
+        conditioning=conditioning,
     )
 
 
-def _latent_shape(flow, params, element_shape, num_samples) -> tuple[int, ...]:
+def _latent_shape(flow, params, element_shape, num_samples, context) -> tuple[int, ...]:
     """The shape ``forward`` gives a batch of ``num_samples`` (flat for multi-scale models)."""
     out = jax.eval_shape(
-        lambda x: flow.apply(params["model"], x, method="forward")[0],
+        lambda x: flow.apply(params["model"], x, context, method="forward")[0],
         jax.ShapeDtypeStruct((num_samples, *element_shape), jnp.float32),
     )
     return out.shape

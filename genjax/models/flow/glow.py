@@ -67,12 +67,12 @@ class ActNorm(Bijector):
 
         return self.param("bias", init_bias, shape), self.param("log_scale", init_log_scale, shape)
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         bias, log_scale = self._params(x)
         log_det = num_positions(x) * jnp.sum(log_scale)
         return (x + bias) * jnp.exp(log_scale), jnp.full(x.shape[0], log_det, x.dtype)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         bias, log_scale = self._params(z)
         log_det = -num_positions(z) * jnp.sum(log_scale)
         return z * jnp.exp(-log_scale) - bias, jnp.full(z.shape[0], log_det, z.dtype)
@@ -153,12 +153,12 @@ class InvertibleLinear(Bijector):
         (kernel,) = self._matrices(channels)
         return kernel, jnp.linalg.slogdet(kernel)[1]
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         weight, log_abs_det = self.weight(x.shape[-1])
         z = _per_position(x, lambda rows: rows @ weight.T)
         return z, jnp.full(x.shape[0], num_positions(x) * log_abs_det, x.dtype)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         channels = z.shape[-1]
         if self.lu:
             lower, upper, log_s = self._matrices(channels)

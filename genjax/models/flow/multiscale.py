@@ -100,7 +100,7 @@ class MultiScale(Bijector):
             )
         return multiscale_shapes(self.element_shape, self.level_squeezes)
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
         factored_shapes, final_shape = self._shapes()
         if x.shape[1:] != tuple(self.element_shape):
             raise ValueError(f"MultiScale expects [B, {self.element_shape}]; got shape {x.shape}")
@@ -108,7 +108,7 @@ class MultiScale(Bijector):
         log_det = jnp.zeros(batch, x.dtype)
         latents = []
         for index, level in enumerate(self.levels):
-            x, level_log_det = level.forward(x)
+            x, level_log_det = level.forward(x, context)
             log_det = log_det + level_log_det
             if index < len(factored_shapes):
                 # The split is fixed, so the factored part needs no log-det term.
@@ -120,7 +120,7 @@ class MultiScale(Bijector):
         latents.append(x.reshape(batch, -1))
         return jnp.concatenate(latents, axis=1), log_det
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
         factored_shapes, final_shape = self._shapes()
         batch = z.shape[0]
         sizes = [math.prod(shape) for shape in (*factored_shapes, final_shape)]
@@ -133,7 +133,7 @@ class MultiScale(Bijector):
         for index in reversed(range(len(self.levels))):
             if index < len(factored_shapes):
                 x = jnp.concatenate([x, parts[index].reshape(batch, *factored_shapes[index])], axis=-1)
-            x, level_log_det = self.levels[index].inverse(x)
+            x, level_log_det = self.levels[index].inverse(x, context)
             log_det = log_det + level_log_det
         return x, log_det
 

@@ -68,18 +68,20 @@ class Planar(Bijector):
         # rather than the rounded dot product keeps ``1 + slope * tanh'`` > 0.
         return u_hat, w, b, slope
 
-    def _check(self, x: Array) -> None:
+    def _check(self, x: Array, context: Array | None = None) -> None:
+        if context is not None:
+            raise ValueError(f"{type(self).__name__} has no conditioner network to see a context")
         if x.ndim != 2:
             raise ValueError(f"Planar works on vectors [B, D]; got shape {x.shape}")
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
-        self._check(x)
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
+        self._check(x, context)
         u_hat, w, b, slope = self._params(x.shape[-1])
         t = jnp.tanh(x @ w + b)
         return x + t[:, None] * u_hat, jnp.log1p(slope * (1.0 - t**2))
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
-        self._check(z)
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
+        self._check(z, context)
         u_hat, w, b, slope = self._params(z.shape[-1])
         target = z @ w
 

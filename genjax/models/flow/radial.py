@@ -57,7 +57,9 @@ class Radial(Bijector):
         beta = -alpha + jax.nn.softplus(self.param("beta_raw", nn.initializers.zeros, ()))
         return x0, alpha, beta
 
-    def _check(self, x: Array) -> None:
+    def _check(self, x: Array, context: Array | None = None) -> None:
+        if context is not None:
+            raise ValueError(f"{type(self).__name__} has no conditioner network to see a context")
         if x.ndim != 2:
             raise ValueError(f"Radial works on vectors [B, D]; got shape {x.shape}")
 
@@ -68,8 +70,8 @@ class Radial(Bijector):
         # Both factors are > 0 for r >= 0 because beta > -alpha.
         return (dim - 1) * jnp.log1p(beta * h) + jnp.log1p(alpha * beta * h**2)
 
-    def forward(self, x: Array) -> tuple[Array, Array]:
-        self._check(x)
+    def forward(self, x: Array, context: Array | None = None) -> tuple[Array, Array]:
+        self._check(x, context)
         dim = x.shape[-1]
         x0, alpha, beta = self._params(dim)
         offset = x - x0
@@ -77,8 +79,8 @@ class Radial(Bijector):
         z = x + (beta / (alpha + r))[:, None] * offset
         return z, self._log_det(r, alpha, beta, dim)
 
-    def inverse(self, z: Array) -> tuple[Array, Array]:
-        self._check(z)
+    def inverse(self, z: Array, context: Array | None = None) -> tuple[Array, Array]:
+        self._check(z, context)
         dim = z.shape[-1]
         x0, alpha, beta = self._params(dim)
         offset = z - x0

@@ -19,6 +19,13 @@ a constant; a mask set is stored as small integer tables ``[K, units]`` and
 the ``[in, out]`` masks are rebuilt from them inside the jitted step (cheap
 comparisons), so a traced ``mask_index`` picks one.
 
+A conditional MADE p(x | y) takes a ``context`` `[B, C]` (y's features): an
+unmasked dense map of it is added to every hidden layer and to the outputs.
+The context is not one of the inputs being ordered, so every output may see
+all of it and the autoregressive property is untouched; the map into the
+outputs matters, because the first dimension of an ordering sees no hidden
+unit, and would otherwise be the same for every y.
+
 A mask set's density is the *average of the probabilities* over its masks,
 ``p(x) = (1/K) sum_k p_k(x)`` (`ensemble_log_prob`): a mixture, hence still
 normalised; averaging logits would not be.
@@ -211,7 +218,8 @@ class MADE(nn.Module):
         return self.degrees(num_dims)[0]
 
     @nn.compact
-    def __call__(self, x: Array, mask_index: Array | int = 0) -> Array:
+    def __call__(self, x: Array, mask_index: Array | int = 0, context: Array | None = None) -> Array:
+        """`x [B, D]`, a mask index and an optional ``context`` `[B, C]` -> `[B, D, num_params]`."""
         if x.ndim != 2:
             raise ValueError(f"MADE works on vectors [B, D]; got shape {x.shape}")
         dim = x.shape[-1]
@@ -227,7 +235,10 @@ class MADE(nn.Module):
         for index, (size, table) in enumerate(zip(self.hidden_sizes, hidden_tables, strict=True)):
             current = pick(table)
             mask = current[None, :] >= previous[:, None]
-            h, previous = act(MaskedDense(size, name=f"hidden_{index}")(h, mask)), current
+            pre = MaskedDense(size, name=f"hidden_{index}")(h, mask)
+            if context is not None:
+                pre = pre + nn.Dense(size, use_bias=False, dtype=x.dtype, name=f"context_{index}")(context)
+            h, previous = act(pre), current
         # Output unit d * num_params + p is parameter p of dimension d, so a
         # reshape gives [B, D, num_params] in data order (not ordering order).
         repeat = np.repeat if self.num_masks == 1 else jnp.repeat
@@ -240,6 +251,11 @@ class MADE(nn.Module):
         if self.direct_connection:
             direct = MaskedDense(width, use_bias=False, kernel_init=zeros, name="direct")
             out = out + direct(x, out_degrees[None, :] > degrees_in[:, None])
+        if context is not None:
+            to_output = nn.Dense(
+                width, use_bias=False, kernel_init=zeros, dtype=x.dtype, name="context_output"
+            )
+            out = out + to_output(context)
         return out.reshape(x.shape[0], dim, self.num_params)
 
 

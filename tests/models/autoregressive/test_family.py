@@ -20,8 +20,8 @@ CONFIG_ARCHITECTURES = ar_configs.ARCHITECTURES  # ARCHITECTURES plus made_ensem
 MULTI_LEVEL = [a for a in CONFIG_ARCHITECTURES if a not in ("fvsbn", "nade")]
 
 
-def _fake_dataset(shape, num_levels, *, tokens=False, labels=False):
-    return DataSpec(shape, num_levels, tokens=tokens, num_classes=10 if labels else None, name="fake")
+def _fake_dataset(shape, num_levels, *, tokens=False, num_classes=None):
+    return DataSpec(shape, num_levels, tokens=tokens, num_classes=num_classes, name="fake")
 
 
 def _small(config):
@@ -37,7 +37,7 @@ def _model(architecture, dataset, *, data="toy_binary_3x3", jitter_scale=0.5, **
     config.model.update(model_fields)
     model = models.build(config, dataset)
     x = jnp.zeros((2, *dataset.element_shape))
-    batch = {"x": x, "label": jnp.zeros((2,), jnp.int32)} if config.model.class_conditional else {"x": x}
+    batch = {"x": x, "label": jnp.zeros((2,), jnp.int32)} if config.model.conditional else {"x": x}
     params = model.init(jax.random.key(0), batch)
     return model, {"model": jitter(params["model"], scale=jitter_scale, seed=1)}
 
@@ -114,8 +114,8 @@ def test_categorical_samples_follow_the_model():
 
 @pytest.mark.slow
 def test_class_conditional_gated_pixelcnn_is_normalised_per_class_and_samples_each_class():
-    dataset = _fake_dataset((3, 3, 1), 2, labels=True)
-    model, params = _model("gated_pixelcnn", dataset, class_conditional=True, num_classes=3)
+    dataset = _fake_dataset((3, 3, 1), 2, num_classes=3)
+    model, params = _model("gated_pixelcnn", dataset, conditional=True)
     images = _all_values((3, 3, 1), 2)
     per_class = [
         model.log_prob(params, {"x": images, "label": jnp.full((512,), k, jnp.int32)}, None) for k in range(3)
@@ -148,7 +148,7 @@ def test_config_errors_name_their_field():
         ("nade_digits_gray", {}, r"model\.output"),  # NADE is binary-only
         ("made_digits", {"model.num_masks": 0}, r"model\.num_masks"),
         ("lstm_digits", {"model.num_masks": 4}, r"model\.num_masks"),
-        ("pixelcnn_digits", {"model.class_conditional": True}, r"model\.class_conditional"),
+        ("pixelcnn_digits", {"model.conditional": True}, r"model\.conditional"),
         ("made_digits_gray", {"data.dequantize": True}, r"data\.dequantize"),
     ]
     for variant, overrides, pattern in cases:
@@ -160,14 +160,21 @@ def test_config_errors_name_their_field():
             models.build(config, digits)
     with pytest.raises(ConfigError, match=r"model\.architecture"):
         models.build(ar_configs.get_config("pixelcnn_digits"), _fake_dataset((16,), 2))
-    with pytest.raises(ConfigError, match=r"model\.class_conditional"):
+    with pytest.raises(ConfigError, match=r"model\.conditional"):
         config = ar_configs.get_config("gated_pixelcnn_digits")
-        config.model.class_conditional = True
+        config.model.conditional = True
         models.build(config, digits)
     assert ARCHITECTURES == tuple(a for a in CONFIG_ARCHITECTURES if a != "made_ensemble")
 
 
-@pytest.mark.parametrize("variant", [v for v in ar_configs.VARIANTS if "mnist" not in v and "tfds" not in v])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        v
+        for v in ar_configs.VARIANTS
+        if "mnist" not in v and "tfds" not in v and v not in ar_configs.CONDITIONAL_VARIANTS
+    ],
+)
 def test_offline_variants_build(variant):
     config = ar_configs.get_config(variant)
     model = models.build(config, data_lib.load_dataset(config.data))
@@ -176,7 +183,7 @@ def test_offline_variants_build(variant):
 
 def test_mnist_and_cifar_variants_build_on_their_shapes():
     mnist = _fake_dataset((28, 28, 1), 2)
-    cifar = _fake_dataset((32, 32, 3), 256, labels=True)
+    cifar = _fake_dataset((32, 32, 3), 256, num_classes=10)
     for variant in ar_configs.VARIANTS:
         if "mnist" in variant or "cifar" in variant:
             dataset = cifar if "cifar" in variant else mnist
