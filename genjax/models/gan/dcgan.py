@@ -19,6 +19,10 @@ the current batch's statistics and keeps no running averages, so the model has p
 The critic gets no batch norm: it would couple the examples of a batch and so break the
 per-example gradient penalty of WGAN-GP (Gulrajani et al. 2017, sec. 4), whose authors use
 layer normalisation instead ("layer" here: per example over (H, W, C), per-channel scale/bias).
+
+Class-conditional players (``conditioning`` set, `genjax.models.gan.projection`): the generator
+reads [z, one-hot(y)] in its first dense layer; the critic is a projection discriminator, its
+logit plus <embed(y), phi(x)> with phi(x) the flattened features the final Dense reads.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.conditioning import Conditioning
 from genjax.models.gan.minibatch import MinibatchStdDev
 from genjax.models.gan.mlp import LEAKY_SLOPE
+from genjax.models.gan.projection import condition_latents, projection
 
 Array = jax.Array
 
@@ -78,12 +84,14 @@ class DCGANGenerator(nn.Module):
       norm: "batch" (`BatchStatNorm` after the projection and the first upsampling; the layers
         before it then have no bias, which the normalisation would subtract anyway) or "none".
       output: "sigmoid" (data in [0, 1]), "tanh" (data in [-1, 1]) or "none" (raw values).
+      conditioning: a class-conditional generator: the projection reads [z, one-hot(y)].
     """
 
     image_shape: tuple[int, int, int]
     features: int = 64
     norm: str = "batch"
     output: str = "sigmoid"
+    conditioning: Conditioning | None = None
 
     def __post_init__(self) -> None:  # validate at construction, before any tracing
         height, width, _ = self.image_shape
@@ -97,14 +105,15 @@ class DCGANGenerator(nn.Module):
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, z: Array) -> Array:
+    def __call__(self, z: Array, y: Array | None = None) -> Array:
         height, width, channels = self.image_shape
         features, batch_norm = self.features, self.norm == "batch"
 
         def norm(h: Array, name: str) -> Array:
             return BatchStatNorm(name=name)(h) if batch_norm else h
 
-        h = nn.Dense(height // 4 * width // 4 * 2 * features, use_bias=not batch_norm, name="project")(z)
+        inputs = condition_latents(self.conditioning, z, y)
+        h = nn.Dense(height // 4 * width // 4 * 2 * features, use_bias=not batch_norm, name="project")(inputs)
         h = h.reshape(z.shape[0], height // 4, width // 4, 2 * features)
         h = nn.relu(norm(h, "norm_0"))
         conv = dict(kernel_size=(4, 4), strides=(2, 2), padding="SAME")
@@ -122,19 +131,21 @@ class DCGANDiscriminator(nn.Module):
       norm: "none" or "layer" (after the second convolution, per example over (H, W, C)).
       minibatch_std: append `MinibatchStdDev` (groups of ``std_group_size``) as a channel
         before the final Dense; example i's output then depends on its group.
+      conditioning: a projection discriminator: + <embed(y), phi(x)>, phi(x) the final Dense's input.
     """
 
     features: int = 64
     norm: str = "none"
     minibatch_std: bool = False
     std_group_size: int = 4
+    conditioning: Conditioning | None = None
 
     def __post_init__(self) -> None:
         _check_choice("DCGANDiscriminator.norm", self.norm, DISCRIMINATOR_NORMS)
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, y: Array | None = None) -> Array:
         conv = dict(kernel_size=(4, 4), strides=(2, 2), padding="SAME")
         h = nn.leaky_relu(nn.Conv(self.features, name="conv_0", **conv)(x), LEAKY_SLOPE)
         h = nn.Conv(2 * self.features, name="conv_1", **conv)(h)
@@ -143,4 +154,8 @@ class DCGANDiscriminator(nn.Module):
         h = nn.leaky_relu(h, LEAKY_SLOPE)
         if self.minibatch_std:
             h = MinibatchStdDev(self.std_group_size)(h)
-        return nn.Dense(1, name="output")(h.reshape(h.shape[0], -1))[:, 0]
+        phi = h.reshape(h.shape[0], -1)
+        logits = nn.Dense(1, name="output")(phi)[:, 0]
+        if self.conditioning is None:
+            return logits
+        return logits + projection(self.conditioning, phi, y)

@@ -20,7 +20,15 @@ Config (``model.*``, with ``model.name = "gan"``):
 ``generator_norm``     DCGAN generator: ``batch`` (batch statistics) | ``none``
 ``discriminator_norm`` DCGAN critic: ``none`` | ``layer``
 ``minibatch_std``      append the minibatch standard deviation feature to the critic
+``conditional``        a class-conditional GAN p(x | y) on labelled data: the generator
+                       reads [z, one-hot(y)], the critic is a projection
+                       discriminator (`genjax.models.gan.projection`)
 =====================  ==========================================================
+
+A conditional GAN's fakes in a training batch carry the real rows' labels, so the critic
+sees both classes' marginals alike and WGAN-GP's interpolates join images of one class; its
+penalties are gradients w.r.t. x with y held fixed. ``sample`` takes ``cond=`` labels `[n]`
+(default ``arange(n) % num_classes``).
 
 WGAN's weight clipping is a property of the critic's optimiser
 (``optim.discriminator.weight_clip``) and n_critic of its update count
@@ -40,8 +48,10 @@ from genjax.errors import ConfigError
 from genjax.fields import choice, number
 from genjax.losses import fgan as fgan_losses
 from genjax.losses import gan as gan_losses
+from genjax.models import conditioning as conditioning_lib
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params
+from genjax.models.conditioning import Conditioning
 from genjax.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.models.gan.mlp import MLPDiscriminator, MLPGenerator
 from genjax.spec import DataSpec
@@ -78,12 +88,21 @@ def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
         choice(m, "discriminator_norm", ("none", "layer"))
 
 
-def _networks(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], images_in_unit_range: bool):
+def _networks(
+    m: ml_collections.ConfigDict,
+    element_shape: tuple[int, ...],
+    images_in_unit_range: bool,
+    conditioning: Conditioning | None,
+):
     num_dims = math.prod(element_shape)
     if m.architecture == "mlp":
-        generator = MLPGenerator(hidden=tuple(m.generator_hidden), output_dim=num_dims)
+        generator = MLPGenerator(
+            hidden=tuple(m.generator_hidden), output_dim=num_dims, conditioning=conditioning
+        )
         discriminator = MLPDiscriminator(
-            hidden=tuple(m.discriminator_hidden), minibatch_std=bool(m.minibatch_std)
+            hidden=tuple(m.discriminator_hidden),
+            minibatch_std=bool(m.minibatch_std),
+            conditioning=conditioning,
         )
         return generator, discriminator, True
     generator = DCGANGenerator(
@@ -91,9 +110,13 @@ def _networks(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], imag
         features=m.features,
         norm=m.generator_norm,
         output="sigmoid" if images_in_unit_range else "none",
+        conditioning=conditioning,
     )
     discriminator = DCGANDiscriminator(
-        features=m.features, norm=m.discriminator_norm, minibatch_std=bool(m.minibatch_std)
+        features=m.features,
+        norm=m.discriminator_norm,
+        minibatch_std=bool(m.minibatch_std),
+        conditioning=conditioning,
     )
     return generator, discriminator, False
 
@@ -101,10 +124,11 @@ def _networks(m: ml_collections.ConfigDict, element_shape: tuple[int, ...], imag
 def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The GAN bundle: players ``discriminator`` then ``generator``, in that update order."""
     validate(config, spec)
+    conditioning = conditioning_lib.from_config(config, spec)
     m = config.model
     element_shape = spec.element_shape
     in_unit_range = spec.num_levels is not None  # pixel data is scaled to [0, 1]
-    generator, discriminator, flat = _networks(m, element_shape, in_unit_range)
+    generator, discriminator, flat = _networks(m, element_shape, in_unit_range, conditioning)
     # Both players run bfloat16 in training (their costs and penalties stay float32); sampling is float32.
     train_precision = precision.policy(
         config, family="gan", architecture=m.architecture, supported=ARCHITECTURES
@@ -118,13 +142,19 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def to_critic(x: Array) -> Array:
         return x.reshape(x.shape[0], -1) if flat else x
 
-    def generate(generator_params, z: Array, policy: precision.Precision = train_precision) -> Array:
-        """Generator outputs `[N, *element_shape]`, float32 (computed bfloat16 under a mixed policy)."""
-        return to_data(policy.apply(generator.apply, generator_params, z))
+    def condition(batch: Batch) -> tuple[Array, ...]:
+        """The players' extra input: (y,) for a conditional GAN, () for p(x)."""
+        return () if conditioning is None else (conditioning_lib.batch_condition(conditioning, batch),)
 
-    def critic(discriminator_params, x: Array) -> Array:
+    def generate(
+        generator_params, z: Array, y: tuple[Array, ...] = (), policy: precision.Precision = train_precision
+    ) -> Array:
+        """Generator outputs `[N, *element_shape]`, float32 (computed bfloat16 under a mixed policy)."""
+        return to_data(policy.apply(generator.apply, generator_params, z, *y))
+
+    def critic(discriminator_params, x: Array, y: tuple[Array, ...] = ()) -> Array:
         """Critic logits `[N]` or `[N, 1]`, float32; the critic runs in the training compute dtype."""
-        return train_precision.apply(discriminator.apply, discriminator_params, to_critic(x))
+        return train_precision.apply(discriminator.apply, discriminator_params, to_critic(x), *y)
 
     def latents(rng: Array, num: int) -> Array:
         return jax.random.normal(rng, (num, m.latent_dim))
@@ -132,8 +162,12 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     def init(rng: Array, batch: Batch) -> Params:
         g_key, d_key = jax.random.split(rng)
         z = latents(g_key, batch["x"].shape[0])
-        generator_params = generator.init(g_key, z)
-        discriminator_params = discriminator.init(d_key, to_critic(batch["x"]))
+        # Only shapes matter here, so a batch without labels initialises a conditional GAN with label 0.
+        if conditioning is not None and conditioning.labels and "label" not in batch:
+            batch = {**batch, "label": jnp.zeros(batch["x"].shape[:1], jnp.int32)}
+        y = condition(batch)
+        generator_params = generator.init(g_key, z, *y)
+        discriminator_params = discriminator.init(d_key, to_critic(batch["x"]), *y)
         return {"discriminator": discriminator_params, "generator": generator_params}
 
     def adversarial_cost(real_logits: Array, fake_logits: Array) -> Array:
@@ -141,12 +175,14 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             return fgan_losses.fgan_discriminator_loss(real_logits, fake_logits, divergence=m.divergence)
         return gan_losses.discriminator_loss(real_logits, fake_logits, kind=m.loss)
 
-    def discriminator_cost(discriminator_params, real: Array, fake: Array, rng: Array):
-        """The critic's full cost (adversarial term plus penalties) and its metrics."""
-        real_logits, fake_logits = critic(discriminator_params, real), critic(discriminator_params, fake)
+    def discriminator_cost(discriminator_params, real: Array, fake: Array, rng: Array, y=()):
+        """The critic's full cost (adversarial term plus penalties) and its metrics; real and fake
+        rows share the labels y (the penalties differentiate w.r.t. x with y fixed)."""
+        real_logits = critic(discriminator_params, real, y)
+        fake_logits = critic(discriminator_params, fake, y)
         cost = adversarial_cost(real_logits, fake_logits)
         metrics = {"real_output": jnp.mean(real_logits), "fake_output": jnp.mean(fake_logits)}
-        critic_fn = lambda x: critic(discriminator_params, x)
+        critic_fn = lambda x: critic(discriminator_params, x, y)
         if m.gradient_penalty:
             penalty = gan_losses.gradient_penalty(rng, critic_fn, real, fake)
             cost = cost + m.gradient_penalty * penalty
@@ -159,11 +195,12 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
 
     def discriminator_loss(params: Params, batch: Batch, rng: Array):
         z_key, penalty_key = jax.random.split(rng)
-        fake = generate(params["generator"], latents(z_key, batch["x"].shape[0]))
-        return discriminator_cost(params["discriminator"], batch["x"], fake, penalty_key)
+        y = condition(batch)
+        fake = generate(params["generator"], latents(z_key, batch["x"].shape[0]), y)
+        return discriminator_cost(params["discriminator"], batch["x"], fake, penalty_key, y)
 
-    def generator_cost(discriminator_params, fake: Array) -> Array:
-        fake_logits = critic(discriminator_params, fake)
+    def generator_cost(discriminator_params, fake: Array, y=()) -> Array:
+        fake_logits = critic(discriminator_params, fake, y)
         if m.loss == "fgan":
             return fgan_losses.fgan_generator_loss(
                 fake_logits, divergence=m.divergence, kind=m.fgan_generator
@@ -183,22 +220,32 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
 
     def generator_loss(params: Params, batch: Batch, rng: Array):
         z_key, penalty_key = jax.random.split(rng)
-        fake = generate(params["generator"], latents(z_key, batch["x"].shape[0]))
+        y = condition(batch)
+        fake = generate(params["generator"], latents(z_key, batch["x"].shape[0]), y)
         if not m.unrolled_steps:
-            return generator_cost(params["discriminator"], fake), {}
+            return generator_cost(params["discriminator"], fake, y), {}
         cost = gan_losses.unrolled_generator_loss(
-            lambda d: generator_cost(d, fake),
-            lambda d: discriminator_cost(d, batch["x"], fake, penalty_key)[0],
+            lambda d: generator_cost(d, fake, y),
+            lambda d: discriminator_cost(d, batch["x"], fake, penalty_key, y)[0],
             params["discriminator"],
             init_fn=unroll_optimizer.init,
             update_fn=unroll_optimizer.update,
             num_steps=m.unrolled_steps,
         )
-        return cost, {"unrolled_from": generator_cost(params["discriminator"], fake)}
+        return cost, {"unrolled_from": generator_cost(params["discriminator"], fake, y)}
 
-    def sample(params: Params, rng: Array, num_samples: int) -> Array:
-        """`[N, *element_shape]` generator samples (drawn as one batch: batch statistics see all N)."""
-        return generate(params["generator"], latents(rng, num_samples), precision.FLOAT32)
+    def sample(params: Params, rng: Array, num_samples: int, *, cond: Array | None = None) -> Array:
+        """`[N, *element_shape]` generator samples (drawn as one batch: batch statistics see all N).
+
+        A conditional GAN draws sample i of class ``cond[i]`` (labels `[N]`; default
+        ``arange(N) % num_classes``); an unconditional one takes no ``cond``.
+        """
+        if conditioning is None:
+            conditioning_lib.no_condition(cond, "gan")
+            y = ()
+        else:
+            y = (conditioning_lib.sample_condition(conditioning, cond, num_samples),)
+        return generate(params["generator"], latents(rng, num_samples), y, precision.FLOAT32)
 
     return GenerativeModel(
         init=init,
@@ -207,4 +254,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         log_prob=None,
         element_shape=element_shape,
         convolutional=m.architecture == "dcgan",
+        conditioning=conditioning,
     )
