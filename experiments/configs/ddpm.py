@@ -21,6 +21,15 @@ and the tiny local variant the tests run::
 
     python -m experiments.train --config=experiments/configs/ddpm.py:smoke --workdir=/tmp/ddpm_smoke
 
+Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2022) on digits:
+``digits_conditional`` (a noise-conditional MLP with a label embedding added to the time
+embedding, label dropout 0.1, selected on the validation bound) and ``smoke_conditional``::
+
+    python -m experiments.train --config=experiments/configs/ddpm.py:digits_conditional \
+        --workdir=/tmp/ddpm_cond
+    python -m experiments.train --config=experiments/configs/ddpm.py:smoke_conditional \
+        --workdir=/tmp/ddpm_cond_smoke
+
 On images the test NLL is the variational bound (bits/dim) estimated with
 ``eval.bound_timesteps`` stratified timesteps; 0 sums all T terms exactly.
 """
@@ -42,11 +51,18 @@ from experiments.configs.common import (
 )
 
 SCHEDULES = ("linear", "cosine")
-VARIANTS = ("smoke", *(f"{schedule}_{data}" for schedule in SCHEDULES for data in TOY2D + IMAGES))
+CONDITIONAL = ("digits_conditional", "smoke_conditional")
+VARIANTS = (
+    "smoke",
+    *(f"{schedule}_{data}" for schedule in SCHEDULES for data in TOY2D + IMAGES),
+    *CONDITIONAL,
+)
 
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "linear_two_moons"
+    if variant in CONDITIONAL:
+        return conditional_config(variant)
     schedule, data = split_variant(variant, SCHEDULES, TOY2D + IMAGES, smoke=("linear", "two_moons"))
     config = base_config("ddpm")
     config.model.update(
@@ -103,4 +119,38 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
             num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
         )
         config.eval.update(num_batches=1, num_samples=16, num_quality_samples=100)
+    return config
+
+
+def conditional_config(variant: str) -> ml_collections.ConfigDict:
+    """p(x | label) on digits, sampled with classifier-free guidance; ``smoke_conditional`` is tiny."""
+    config = get_config("linear_digits")
+    # An MLP on the 64 flattened pixels trains ~10x faster per step than the U-Net on CPU.
+    config.model.update(
+        conditional=True,
+        label_dropout=0.1,
+        guidance_scale=2.0,
+        architecture="mlp",
+        hidden=(512, 512, 512),
+        embedding_dim=128,
+    )
+    config.optim.denoiser = adam(1e-3, schedule="cosine", grad_clip_norm=1.0)
+    config.data.update(batch_size=256, eval_batch_size=500)
+    config.train.update(
+        num_steps=6_000,
+        steps_per_call=100,
+        ema_decay=0.999,
+        log_every=1_000,
+        eval_every=1_000,
+        checkpoint_every=2_000,
+        sample_every=5_000,
+    )
+    config.eval.update(bound_timesteps=100, num_samples=100)
+    if variant == "smoke_conditional":
+        config.model.update(hidden=(16, 16), embedding_dim=8, num_timesteps=50)
+        config.data.update(batch_size=32, eval_batch_size=100)
+        config.train.update(
+            num_steps=10, steps_per_call=5, log_every=5, eval_every=10, checkpoint_every=10, sample_every=10
+        )
+        config.eval.update(num_batches=1, num_samples=10, bound_timesteps=5)
     return config

@@ -18,6 +18,16 @@ and the tiny local variant the tests run::
 
     python -m experiments.train --config=experiments/configs/score.py:smoke --workdir=/tmp/score_smoke
 
+Class-conditional NCSN with classifier-free guidance on the scores (Ho & Salimans 2022) on
+digits: ``digits_conditional`` (a noise-conditional MLP with a label embedding added to the
+noise-level embedding, label dropout 0.1, selected on the validation DSM loss) and
+``smoke_conditional``::
+
+    python -m experiments.train --config=experiments/configs/score.py:digits_conditional \
+        --workdir=/tmp/ncsn_cond
+    python -m experiments.train --config=experiments/configs/score.py:smoke_conditional \
+        --workdir=/tmp/ncsn_cond_smoke
+
 No likelihood: evaluation reports the test DSM loss and the MMD of samples to the test split.
 """
 
@@ -38,11 +48,14 @@ from experiments.configs.common import (
 )
 
 RECIPES = ("ncsn", "ssm", "ssm_vr")
-VARIANTS = ("smoke", *(f"{recipe}_{data}" for recipe in RECIPES for data in TOY2D + IMAGES))
+CONDITIONAL = ("digits_conditional", "smoke_conditional")
+VARIANTS = ("smoke", *(f"{recipe}_{data}" for recipe in RECIPES for data in TOY2D + IMAGES), *CONDITIONAL)
 
 
 def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "ncsn_8gaussians"
+    if variant in CONDITIONAL:
+        return conditional_config(variant)
     recipe, data = split_variant(variant, RECIPES, TOY2D + IMAGES, smoke=("ncsn", "8gaussians"))
     config = base_config("score")
     config.model.update(
@@ -99,4 +112,40 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
             num_steps=20, steps_per_call=5, log_every=10, eval_every=10, checkpoint_every=10, sample_every=10
         )
         config.eval.update(num_batches=1, num_samples=16, num_quality_samples=100)
+    return config
+
+
+def conditional_config(variant: str) -> ml_collections.ConfigDict:
+    """Scores of p(x | label) on digits, guided annealed Langevin; ``smoke_conditional`` is tiny."""
+    config = get_config("ncsn_digits")
+    # An MLP on the 64 flattened pixels trains ~10x faster per step than the U-Net on CPU.
+    config.model.update(
+        conditional=True,
+        label_dropout=0.1,
+        guidance_scale=2.0,
+        architecture="mlp",
+        hidden=(512, 512, 512),
+        embedding_dim=128,
+    )
+    config.optim.score = adam(1e-3, schedule="cosine", grad_clip_norm=1.0)
+    config.data.update(batch_size=256, eval_batch_size=500)
+    config.train.update(
+        num_steps=6_000,
+        steps_per_call=100,
+        ema_decay=0.999,
+        log_every=1_000,
+        eval_every=1_000,
+        checkpoint_every=2_000,
+        sample_every=0,
+        # No likelihood: select on the validation DSM loss (sample metrics at every evaluation cost
+        # a 1000-step chain).
+        select_by="validation/dsm",
+        select_mode="min",
+    )
+    config.eval.update(sample_metrics=False, num_samples=100)
+    if variant == "smoke_conditional":
+        config.model.update(hidden=(16, 16), embedding_dim=8, num_sigmas=4, steps_per_sigma=5)
+        config.data.update(batch_size=32, eval_batch_size=100)
+        config.train.update(num_steps=10, steps_per_call=5, log_every=5, eval_every=10, checkpoint_every=10)
+        config.eval.update(num_batches=1, num_samples=10)
     return config

@@ -47,11 +47,17 @@ def check_bad_field(module, variant: str, field: str, value) -> None:
 
 
 def check_every_variant_builds(module) -> None:
-    """Every ``module.VARIANTS`` config builds at its data's shape; a foreign variant is refused."""
+    """Every ``module.VARIANTS`` config builds at its data's shape; a foreign variant is refused.
+
+    ``<data>_conditional`` variants get labelled data (``smoke_conditional`` is on digits).
+    """
     for variant in module.VARIANTS:
-        data = next((name for name in SHAPES if variant.endswith(name)), None)
+        conditional = variant.endswith("_conditional")
+        name = variant.removesuffix("_conditional").replace("smoke", "digits" if conditional else "smoke")
+        data = next((data for data in SHAPES if name.endswith(data)), None)
         shape, levels = SHAPES[data] if data else ((2,), None)
-        spec = DataSpec(name=variant, element_shape=shape, num_levels=levels)
+        classes = 10 if conditional else None
+        spec = DataSpec(name=variant, element_shape=shape, num_levels=levels, num_classes=classes)
         assert models.build(module.get_config(variant), spec).element_shape == shape, variant
 
 

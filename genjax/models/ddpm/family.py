@@ -20,7 +20,14 @@ Config (``model.*``, with ``model.name = "ddpm"``):
 ``variance``           reverse-process variance: ``beta`` | ``posterior`` (beta tilde)
 ``clip_denoised``      clip the predicted x_0 to [-1, 1] while sampling (images)
 architecture fields    see `genjax.models.networks.denoiser`
+``conditional``        learn p(x | y) (labels or a conditioning array from the data);
+                       ``label_dropout`` and ``guidance_scale``: see `genjax.models.guidance`
 =====================  ==========================================================
+
+A conditional DDPM adds a label embedding to the time embedding, trains with label
+dropout, and samples with classifier-free guidance (both samplers, inside their one
+``lax.scan``). Its ``log_prob`` is the variational bound on log p(x | y), without guidance:
+a guided sampler defines no density.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from genjax.errors import ConfigError
 from genjax.losses.diffusion import ddpm_loss, ddpm_variational_bound
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
+from genjax.models.conditioning import batch_condition, from_config, no_condition, sample_condition
+from genjax.models.guidance import guidance_options, guided, training_condition
 from genjax.models.networks.denoiser import ARCHITECTURES, make_network
 from genjax.samplers.diffusion import ddim_sample, ddpm_sample
 from genjax.spec import DataSpec
@@ -79,9 +88,12 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The DDPM bundle: one player, ``denoiser``."""
     validate(config)
     m = config.model
+    conditioning = from_config(config, spec)
+    if conditioning is not None:
+        label_dropout, default_scale = guidance_options(m, conditioning)
     element_shape = spec.element_shape
     num_levels = spec.num_levels  # None: continuous data, used as they are
-    network = make_network(m, element_shape)
+    network = make_network(m, element_shape, conditioning)
     # The eps-network runs bfloat16 in training; the squared error, the bound and sampling stay float32.
     train_precision = precision.policy(
         config, family="ddpm", architecture=m.architecture, supported=ARCHITECTURES
@@ -103,23 +115,52 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
 
         return eps_fn
 
+    def conditional_eps_fn_of(
+        params: Params, rng: Array | None = None, policy: precision.Precision = precision.FLOAT32
+    ):
+        """eps(x_t, t, y) `[N, ...]` of a conditional model; y is cast like x (labels stay int)."""
+        variables = policy.cast(params["denoiser"])
+
+        def eps_fn(x_t: Array, t: Array, y: Array) -> Array:
+            out = network.apply(variables, policy.cast(x_t), t.astype(jnp.float32), rng, policy.cast(y))
+            return policy.output(out)
+
+        return eps_fn
+
+    def eps_fn_for(params: Params, batch: Batch, rng=None, policy=precision.FLOAT32, drop_key=None):
+        """eps(x_t, t) of the batch: given its y (dropped with ``drop_key``) when conditional."""
+        if conditioning is None:
+            return eps_fn_of(params, rng, policy)
+        y = batch_condition(conditioning, batch)
+        if drop_key is not None:
+            y = training_condition(drop_key, conditioning, y, label_dropout)
+        eps_fn = conditional_eps_fn_of(params, rng, policy)
+        return lambda x_t, t: eps_fn(x_t, t, y)
+
     def init(rng: Array, batch: Batch) -> Params:
         x = batch["x"]
-        return {"denoiser": network.init(rng, x, jnp.zeros(x.shape[:1]))}
+        if conditioning is None:
+            return {"denoiser": network.init(rng, x, jnp.zeros(x.shape[:1]))}
+        y = batch_condition(conditioning, batch)
+        return {"denoiser": network.init(rng, x, jnp.zeros(x.shape[:1]), y)}
 
     def loss(params: Params, batch: Batch, rng: Array):
-        net_key, loss_key = jax.random.split(rng)
-        eps_fn = eps_fn_of(params, net_key, train_precision)
+        if conditioning is None:
+            net_key, loss_key = jax.random.split(rng)
+            eps_fn = eps_fn_of(params, net_key, train_precision)
+        else:
+            net_key, loss_key, drop_key = jax.random.split(rng, 3)
+            eps_fn = eps_fn_for(params, batch, net_key, train_precision, drop_key)
         values = ddpm_loss(loss_key, eps_fn, to_model(batch["x"]), schedule)
         return masked_mean(values, batch), {}
 
     def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
-        return {"eps_mse": ddpm_loss(rng, eps_fn_of(params), to_model(batch["x"]), schedule)}
+        return {"eps_mse": ddpm_loss(rng, eps_fn_for(params, batch), to_model(batch["x"]), schedule)}
 
     def log_prob(params: Params, batch: Batch, rng: Array) -> Array:
-        return ddpm_variational_bound(  # the ELBO, nats per example (<= 0)
+        return ddpm_variational_bound(  # the ELBO (of log p(x | y) when conditional), nats (<= 0)
             rng,
-            eps_fn_of(params),
+            eps_fn_for(params, batch),
             to_model(batch["x"]),
             schedule,
             num_levels=num_levels,
@@ -128,17 +169,31 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             clip_denoised=clip_denoised,
         )
 
-    def sample(params: Params, rng: Array, num_samples: int) -> Array:
+    def sample_eps_fn(params: Params, num_samples: int, cond, guidance_scale):
+        """The sampler's eps(x_t, t): guided toward y when conditional."""
+        if conditioning is None:
+            no_condition(cond, "ddpm")
+            if guidance_scale is not None:
+                raise ValueError("sample: guidance_scale needs a conditional model (model.conditional=True)")
+            return eps_fn_of(params)
+        y = sample_condition(conditioning, cond, num_samples)
+        scale = default_scale if guidance_scale is None else guidance_scale
+        return guided(conditional_eps_fn_of(params), conditioning, y, scale)
+
+    def sample(params: Params, rng: Array, num_samples: int, *, cond=None, guidance_scale=None) -> Array:
+        """`[n, *element_shape]`; conditional: y = ``cond`` (default ``arange(n) % K``), guided at
+        ``guidance_scale`` (default ``model.guidance_scale``)."""
+        eps_fn = sample_eps_fn(params, num_samples, cond, guidance_scale)
         noise_key, chain_key = jax.random.split(rng)
         x_T = jax.random.normal(noise_key, (num_samples, *element_shape))
         if m.sampler == "ddpm":
             x = ddpm_sample(
-                chain_key, eps_fn_of(params), x_T, schedule, variance=m.variance, clip_denoised=clip_denoised
+                chain_key, eps_fn, x_T, schedule, variance=m.variance, clip_denoised=clip_denoised
             )
         else:
             x = ddim_sample(
                 chain_key,
-                eps_fn_of(params),
+                eps_fn,
                 x_T,
                 schedule,
                 num_steps=m.ddim_steps,
@@ -155,4 +210,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         element_shape=element_shape,
         eval_metrics=eval_metrics,
         convolutional=m.architecture == "unet",
+        conditioning=conditioning,
     )

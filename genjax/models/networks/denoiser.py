@@ -3,7 +3,8 @@
 ``model.architecture`` picks a `NoiseConditionalMLP` (toy2d, any flat data) or a
 `UNet` (images ``[H, W, C]``); both map ``(x [N, ...], cond [N]) -> [N, ...]``
 with the output shaped like ``x``. NCSN conditions on log sigma, DDPM on the
-timestep.
+timestep. Given a `Conditioning`, both also read y (labels `[N]` or a conditioning array
+`[N, *cond_shape]`) as a third argument, embedded and added to the time or noise embedding.
 
 Fields (``model.*``): ``architecture``; MLP: ``hidden``, ``embedding_dim``,
 ``activation``; U-Net: ``channels``, ``channel_mults``, ``num_res_blocks``,
@@ -20,6 +21,7 @@ import ml_collections
 
 from genjax import fields
 from genjax.errors import ConfigError
+from genjax.models.conditioning import Conditioning
 from genjax.models.networks.layers import rbg_key
 from genjax.models.networks.mlps import NoiseConditionalMLP
 from genjax.models.networks.unet import UNet
@@ -30,12 +32,13 @@ ARCHITECTURES = ("mlp", "unet")
 
 @dataclasses.dataclass(frozen=True)
 class ConditionalNetwork:
-    """``init(rng, x, cond) -> params`` and ``apply(params, x, cond, rng=None)``.
+    """``init(rng, x, cond, y=None) -> params`` and ``apply(params, x, cond, rng=None, y=None)``.
 
-    A dropout ``rng`` passed to ``apply`` means training mode.
+    A dropout ``rng`` passed to ``apply`` means training mode; ``y`` is given exactly when the
+    network was made with a `Conditioning`.
     """
 
-    init: Callable[[Array, Array, Array], dict]
+    init: Callable[..., dict]
     apply: Callable[..., Array]
 
 
@@ -61,15 +64,20 @@ def validate(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -> No
         )
 
 
-def make_network(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -> ConditionalNetwork:
+def make_network(
+    m: ml_collections.ConfigDict, element_shape: tuple[int, ...], conditioning: Conditioning | None = None
+) -> ConditionalNetwork:
     validate(m, element_shape)
     if m.architecture == "mlp":
         mlp = NoiseConditionalMLP(
-            hidden=tuple(m.hidden), embedding_dim=m.embedding_dim, activation=m.get("activation", "silu")
+            hidden=tuple(m.hidden),
+            embedding_dim=m.embedding_dim,
+            activation=m.get("activation", "silu"),
+            conditioning=conditioning,
         )
         return ConditionalNetwork(
-            init=lambda rng, x, cond: mlp.init(rng, x, cond),
-            apply=lambda params, x, cond, rng=None: mlp.apply(params, x, cond),
+            init=lambda rng, x, cond, y=None: mlp.init(rng, x, cond, y),
+            apply=lambda params, x, cond, rng=None, y=None: mlp.apply(params, x, cond, y),
         )
     unet = UNet(
         channels=m.channels,
@@ -77,11 +85,15 @@ def make_network(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -
         num_res_blocks=m.num_res_blocks,
         attention_resolutions=tuple(m.get("attention_resolutions", ())),
         dropout=float(m.dropout),
+        conditioning=conditioning,
     )
 
-    def apply(params, x: Array, cond: Array, rng: Array | None = None) -> Array:
+    def apply(params, x: Array, cond: Array, rng: Array | None = None, y: Array | None = None) -> Array:
         if rng is None or not m.dropout:
-            return unet.apply(params, x, cond)
-        return unet.apply(params, x, cond, train=True, rngs={"dropout": rbg_key(rng)})
+            return unet.apply(params, x, cond, y)
+        return unet.apply(params, x, cond, y, train=True, rngs={"dropout": rbg_key(rng)})
 
-    return ConditionalNetwork(init=lambda rng, x, cond: unet.init(rbg_key(rng), x, cond), apply=apply)
+    def init(rng: Array, x: Array, cond: Array, y: Array | None = None) -> dict:
+        return unet.init(rbg_key(rng), x, cond, y)
+
+    return ConditionalNetwork(init=init, apply=apply)

@@ -8,7 +8,9 @@
   (Song & Ermon 2019; c = log sigma) or a noise prediction eps(x_t, t) for DDPM (c = t as a
   float). The embedding of c is projected into every hidden layer and added before the
   activation (a shift-only FiLM, Perez et al. 2018), so each noise level can switch units on
-  and off and the network can represent very different fields at different levels.
+  and off and the network can represent very different fields at different levels. A
+  conditional one (``conditioning`` set) adds a label embedding (`ConditionEmbedding`) to the
+  code of c before its activation, so y shifts every hidden layer the way c does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.conditioning import Conditioning
+from genjax.models.networks.conditioning import ConditionEmbedding
 from genjax.models.networks.embeddings import sinusoidal_embedding
 from genjax.models.networks.layers import MLP, activation
 from genjax.models.precision import compute_dtype_of
@@ -45,7 +49,7 @@ class EnergyMLP(nn.Module):
 
 
 class NoiseConditionalMLP(nn.Module):
-    """(x `[B, *D]`, cond `[B]` float) -> `[B, *D]`, conditioned on cond at every hidden layer.
+    """(x `[B, *D]`, cond `[B]` float, y) -> `[B, *D]`, conditioned on cond (and y) at every hidden layer.
 
     cond -> sinusoidal embedding -> Dense -> activation = e; hidden layer l computes
     ``h_l = act(Dense(h_{l-1}) + Dense_l(e))``. The output layer starts at zero: the initial
@@ -59,21 +63,30 @@ class NoiseConditionalMLP(nn.Module):
       embedding_dim: width of the sinusoidal code of cond and of its projection.
       activation: a `layers.ACTIVATIONS` name (smooth by default: score models are
         differentiated through, e.g. by sliced score matching).
+      conditioning: None (unconditional; ``y`` must be None) or what y is: labels `[B]` (the
+        null label included) or a conditioning array `[B, *cond_shape]`.
     """
 
     hidden: Sequence[int]
     embedding_dim: int = 64
     activation: str = "silu"
+    conditioning: Conditioning | None = None
 
     @nn.compact
-    def __call__(self, x: Array, cond: Array) -> Array:
+    def __call__(self, x: Array, cond: Array, y: Array | None = None) -> Array:
         if not self.hidden:
             raise ValueError("NoiseConditionalMLP needs at least one hidden layer to condition")
         act = activation(self.activation)
         cond = jnp.broadcast_to(jnp.asarray(cond, jnp.float32), (x.shape[0],))
         # The code is computed in float32 (cond may be a timestep up to 1000), then joins x's dtype.
         code = sinusoidal_embedding(cond, self.embedding_dim).astype(compute_dtype_of(x))
-        embedding = act(nn.Dense(self.embedding_dim, name="embed")(code))
+        embedding = nn.Dense(self.embedding_dim, name="embed")(code)
+        if self.conditioning is not None:
+            label = ConditionEmbedding(self.conditioning, self.embedding_dim, name="condition")(y)
+            embedding = embedding + label.astype(embedding.dtype)
+        elif y is not None:
+            raise ValueError("NoiseConditionalMLP: y given to an unconditional network (conditioning=None)")
+        embedding = act(embedding)
         h = x.reshape(x.shape[0], -1)
         for index, width in enumerate(self.hidden):
             h = nn.Dense(width, name=f"dense_{index}")(h)

@@ -6,7 +6,9 @@ single-head self-attention at chosen resolutions:
 
 * the conditioning scalar c goes through `sinusoidal_embedding` (width ``channels``), then
   Dense(4 ch) -> SiLU -> Dense(4 ch) = temb; every residual block adds Dense(SiLU(temb)),
-  broadcast over H and W, after its first convolution;
+  broadcast over H and W, after its first convolution; a conditional U-Net (``conditioning``
+  set) adds a label embedding (`ConditionEmbedding`, width 4 ch) to temb, so y reaches every
+  block the way the timestep does (as in Ho & Salimans 2022 and Dhariwal & Nichol 2021);
 * down path: a 3x3 input convolution, then per level ``num_res_blocks`` residual blocks (each
   followed by attention if the current height is in ``attention_resolutions``) and a stride-2
   3x3 convolution except at the last level; every block's output is kept as a skip;
@@ -37,6 +39,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.conditioning import Conditioning
+from genjax.models.networks.conditioning import ConditionEmbedding
 from genjax.models.networks.embeddings import sinusoidal_embedding
 from genjax.models.precision import compute_dtype_of
 
@@ -122,7 +126,7 @@ def check_image_size(height: int, width: int, channel_mults: Sequence[int]) -> N
 
 
 class UNet(nn.Module):
-    """(x `[B, H, W, C]`, cond `[B]` float) -> `[B, H, W, out_channels or C]`.
+    """(x `[B, H, W, C]`, cond `[B]` float, y) -> `[B, H, W, out_channels or C]`.
 
     Computes in x's floating dtype (non-float x: float32), with the parameters as given: pass
     bfloat16 x and bfloat16 parameters for mixed precision (`genjax.models.precision`).
@@ -135,6 +139,8 @@ class UNet(nn.Module):
       dropout: rate inside residual blocks; active only with ``train=True`` (rng "dropout").
       num_groups: GroupNorm groups at most (`group_count`: fewer where C is narrow or not divisible).
       out_channels: output channels (None: those of x).
+      conditioning: None (unconditional; ``y`` must be None) or what y is: labels `[B]` (the
+        null label included) or a conditioning array `[B, *cond_shape]`.
     """
 
     channels: int = 64
@@ -144,9 +150,10 @@ class UNet(nn.Module):
     dropout: float = 0.0
     num_groups: int = 32
     out_channels: int | None = None
+    conditioning: Conditioning | None = None
 
     @nn.compact
-    def __call__(self, x: Array, cond: Array, *, train: bool = False) -> Array:
+    def __call__(self, x: Array, cond: Array, y: Array | None = None, *, train: bool = False) -> Array:
         mults, groups = tuple(self.channel_mults), self.num_groups
         check_image_size(x.shape[1], x.shape[2], mults)
         x = jnp.asarray(x)
@@ -157,6 +164,11 @@ class UNet(nn.Module):
             sinusoidal_embedding(cond, self.channels).astype(x.dtype)
         )
         temb = nn.Dense(4 * self.channels, kernel_init=default_init, name="temb_1")(nn.silu(temb))
+        if self.conditioning is not None:
+            label = ConditionEmbedding(self.conditioning, 4 * self.channels, name="condition")(y)
+            temb = temb + label.astype(temb.dtype)
+        elif y is not None:
+            raise ValueError("UNet: y given to an unconditional network (conditioning=None)")
 
         def res(h: Array, width: int, name: str) -> Array:
             return ResBlock(width, groups, self.dropout, name=name)(h, temb, train)

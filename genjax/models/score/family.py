@@ -23,7 +23,14 @@ Config (``model.*``, with ``model.name = "score"``):
 ``init``               chain starts: ``uniform`` on [init_low, init_high] |
                        ``gaussian`` N(0, sigma_max^2 I)
 architecture fields    see `genjax.models.networks.denoiser`
+``conditional``        learn the scores of p(x | y) (labels or a conditioning array from
+                       the data); ``label_dropout``, ``guidance_scale``: `genjax.models.guidance`
 =====================  ==========================================================
+
+A conditional NCSN adds a label embedding to the noise-level embedding, trains with label
+dropout, and samples by annealed Langevin on the guided score
+s * score(x, sigma, y) + (1 - s) * score(x, sigma, null) (classifier-free guidance on
+scores: a score is -eps / sigma, so this is eps guidance).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from genjax.errors import ConfigError
 from genjax.losses.score import denoising_score_matching, sliced_score_matching
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
+from genjax.models.conditioning import batch_condition, from_config, no_condition, sample_condition
+from genjax.models.guidance import guidance_options, guided, training_condition
 from genjax.models.networks.denoiser import ARCHITECTURES, make_network
 from genjax.samplers.langevin import annealed_langevin, geometric_sigmas
 from genjax.spec import DataSpec
@@ -72,8 +81,10 @@ def score_function(
     scale_by_sigma: bool,
     rng: Array | None = None,
     policy: precision.Precision = precision.FLOAT32,
+    conditional: bool = False,
 ):
-    """``score_fn(x [N, ...], sigma [N]) -> [N, ...]`` from the noise-conditional network.
+    """``score_fn(x [N, ...], sigma [N]) -> [N, ...]`` from the noise-conditional network, or with
+    ``conditional`` ``score_fn(x, sigma, y [N, ...]) -> [N, ...]`` (labels stay integers).
 
     With ``scale_by_sigma`` the network's output is divided by sigma (Song and
     Ermon 2020's technique 3): the true score of data noised at sigma scales as
@@ -87,16 +98,24 @@ def score_function(
         out = policy.output(network.apply(variables, policy.cast(x), jnp.log(sigma), rng))
         return out / per_example(sigma, x) if scale_by_sigma else out
 
-    return score_fn
+    def conditional_score_fn(x: Array, sigma: Array, y: Array) -> Array:
+        out = network.apply(variables, policy.cast(x), jnp.log(sigma), rng, policy.cast(y))
+        out = policy.output(out)
+        return out / per_example(sigma, x) if scale_by_sigma else out
+
+    return conditional_score_fn if conditional else score_fn
 
 
 def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     """The NCSN bundle: one player, ``score``."""
     m = config.model
     validate(m)
+    conditioning = from_config(config, spec)
+    if conditioning is not None:
+        label_dropout, default_scale = guidance_options(m, conditioning)
     element_shape = spec.element_shape
     images = spec.num_levels is not None  # pixel data are scaled to [0, 1]
-    network = make_network(m, element_shape)
+    network = make_network(m, element_shape, conditioning)
     # The score network runs bfloat16 in training; the objectives, evaluation and sampling stay float32.
     train_precision = precision.policy(
         config, family="score", architecture=m.architecture, supported=ARCHITECTURES
@@ -110,14 +129,38 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             network, params["score"], scale_by_sigma=m.scale_by_sigma, rng=rng, policy=policy
         )
 
+    def score_fn_for(params: Params, batch: Batch, rng=None, policy=precision.FLOAT32, drop_key=None):
+        """s(x, sigma) of the batch: given its y (dropped with ``drop_key``) when conditional."""
+        if conditioning is None:
+            return score_fn_of(params, rng, policy)
+        y = batch_condition(conditioning, batch)
+        if drop_key is not None:
+            y = training_condition(drop_key, conditioning, y, label_dropout)
+        score_fn = score_function(
+            network,
+            params["score"],
+            scale_by_sigma=m.scale_by_sigma,
+            rng=rng,
+            policy=policy,
+            conditional=True,
+        )
+        return lambda x, sigma: score_fn(x, sigma, y)
+
     def init(rng: Array, batch: Batch) -> Params:
         x = batch["x"]
-        return {"score": network.init(rng, x, jnp.zeros(x.shape[:1]))}
+        if conditioning is None:
+            return {"score": network.init(rng, x, jnp.zeros(x.shape[:1]))}
+        return {"score": network.init(rng, x, jnp.zeros(x.shape[:1]), batch_condition(conditioning, batch))}
 
-    def objective(params: Params, x: Array, rng: Array) -> Array:
+    def objective(params: Params, batch: Batch, rng: Array) -> Array:
         """Per-example loss `[B]` at noise levels drawn uniformly from ``sigmas``."""
-        net_key, loss_key = jax.random.split(rng)
-        score_fn = score_fn_of(params, net_key, train_precision)
+        x = batch["x"]
+        if conditioning is None:
+            net_key, loss_key = jax.random.split(rng)
+            score_fn = score_fn_of(params, net_key, train_precision)
+        else:
+            net_key, loss_key, drop_key = jax.random.split(rng, 3)
+            score_fn = score_fn_for(params, batch, net_key, train_precision, drop_key)
         if m.objective == "dsm":
             return denoising_score_matching(loss_key, score_fn, x, sigmas, weighting=m.weighting)
         level_key, noise_key, projection_key = jax.random.split(loss_key, 3)
@@ -134,14 +177,29 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         return values * sigma**m.weighting
 
     def loss(params: Params, batch: Batch, rng: Array):
-        return masked_mean(objective(params, batch["x"], rng), batch), {}
+        return masked_mean(objective(params, batch, rng), batch), {}
 
     def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
         # The sigma^2-weighted DSM loss on test data: comparable across objectives and runs.
-        score_fn = score_fn_of(params)
+        score_fn = score_fn_for(params, batch)
         return {"dsm": denoising_score_matching(rng, score_fn, batch["x"], sigmas, weighting=2.0)}
 
-    def sample(params: Params, rng: Array, num_samples: int) -> Array:
+    def sample_score_fn(params: Params, num_samples: int, cond, guidance_scale):
+        """The chain's s(x, sigma): guided toward y when conditional."""
+        if conditioning is None:
+            no_condition(cond, "score")
+            if guidance_scale is not None:
+                raise ValueError("sample: guidance_scale needs a conditional model (model.conditional=True)")
+            return score_fn_of(params)
+        y = sample_condition(conditioning, cond, num_samples)
+        scale = default_scale if guidance_scale is None else guidance_scale
+        score_fn = score_function(network, params["score"], scale_by_sigma=m.scale_by_sigma, conditional=True)
+        return guided(score_fn, conditioning, y, scale)
+
+    def sample(params: Params, rng: Array, num_samples: int, *, cond=None, guidance_scale=None) -> Array:
+        """`[n, *element_shape]`; conditional: y = ``cond`` (default ``arange(n) % K``), guided at
+        ``guidance_scale`` (default ``model.guidance_scale``)."""
+        score_fn = sample_score_fn(params, num_samples, cond, guidance_scale)
         init_key, chain_key = jax.random.split(rng)
         shape = (num_samples, *element_shape)
         if m.init == "uniform":
@@ -150,7 +208,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             x0 = sigmas[0] * jax.random.normal(init_key, shape)
         x = annealed_langevin(
             chain_key,
-            score_fn_of(params),
+            score_fn,
             x0,
             sigmas,
             step_size=m.step_size,
@@ -167,4 +225,5 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         element_shape=element_shape,
         eval_metrics=eval_metrics,
         convolutional=m.architecture == "unet",
+        conditioning=conditioning,
     )
