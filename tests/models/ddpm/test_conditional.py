@@ -119,7 +119,9 @@ def test_log_prob_is_the_bound_of_p_x_given_its_label(trained_like):
 def null_row_gradient(rate: float, params) -> jax.Array:
     """|d loss / d (null label's embedding row)| for a model trained with label dropout ``rate``."""
     model = models.build(config_with(label_dropout=rate), SPEC)
-    grads = jax.grad(lambda p: model.losses["denoiser"](p, batch_of(64), jax.random.key(6))[0])(params)
+    grads = jax.jit(jax.grad(lambda p: model.losses["denoiser"](p, batch_of(64), jax.random.key(6))[0]))(
+        params
+    )
     table = grads["denoiser"]["params"]["condition"]["label_embedding"]["embedding"]
     assert table.shape == (K + 1, config_with().model.embedding_dim)
     assert float(jnp.abs(table[:K]).sum()) > 0  # the batch's labels reach the loss
