@@ -27,6 +27,7 @@ FINAL_OUTPUT = {
     "kde": "KDE test bits/dim",
     "pca": "closed-form PPCA test bits/dim",
     "autoencoders": "fraction masked",
+    "conditional": "guided DDPM classifier accuracy",
 }
 # The one machine-readable line each notebook prints, "RESULT <name>=<float>", and the range its
 # smoke run (a few training steps, fixed seeds, so the same number every run) must land in: what the
@@ -83,6 +84,11 @@ RESULT_RANGES = {
     # scores 4.76 (black images 14.9), so above it nothing was learned; the fully trained model (4000
     # steps, BENCHMARKS.md) reaches 0.36, so below 0.3 after 150 steps the code is being bypassed.
     "autoencoders": ("ae_digits_reconstruction_error", 0.3, 4.76),
+    # Conditional VAE's IWAE bound (k = 10) on log p(x | y) of the binary test digits, given their
+    # true labels, nats [-27.37]: <= 0 since every Bernoulli probability is <= 1, and a decoder that
+    # learned nothing (p = 1/2 per pixel) scores -64 log 2 = -44.4, as for the VAE; a label that
+    # broke the encoder or decoder (NaN, or a bound far below) fails.
+    "conditional": ("cvae_iwae_nats", -64 * math.log(2), 0.0),
 }
 RESULT_LINE = re.compile(r"^RESULT (\w+)=(\S+)$", re.MULTILINE)
 
