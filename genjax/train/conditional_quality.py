@@ -124,16 +124,15 @@ def conditional_sampler(model: GenerativeModel, sample_kwargs: Mapping[str, Any]
 def draw_labelled(sampler, params, *, rng: jax.Array, labels: np.ndarray, batch_size: int) -> np.ndarray:
     """Samples `[M, ...]`, row i of class ``labels[i]``, drawn in batches of one compiled size.
 
-    Batch j uses ``fold_in(rng, j)``; the last batch is filled up with its final label and the
-    extra rows dropped, so every call has the same shape.
+    Batch j uses ``fold_in(rng, j)``; the last batch is filled up by repeating its own labels
+    (keeping its mix of classes) and the extra rows dropped, so every call has the same shape.
     """
     labels = np.asarray(labels, np.int32)
     size = min(batch_size, len(labels))
     chunks = []
     for index, start in enumerate(range(0, len(labels), size)):
         chunk = labels[start : start + size]
-        padded = np.concatenate([chunk, np.full(size - len(chunk), chunk[-1], np.int32)])
-        out = sampler(params, jax.random.fold_in(rng, index), jnp.asarray(padded))
+        out = sampler(params, jax.random.fold_in(rng, index), jnp.asarray(np.resize(chunk, size)))
         chunks.append(np.asarray(out)[: len(chunk)])
     return np.concatenate(chunks)
 
@@ -149,24 +148,17 @@ def draw_per_class(
 ) -> np.ndarray:
     """``num_per_class`` samples of every class: `[K, num_per_class, *element_shape]`.
 
-    Class k's samples come from ``fold_in(rng, k)``, so adding classes or
-    changing ``batch_size`` above ``num_per_class`` leaves each class's draws unchanged.
+    The labels cycle through the classes (``arange(K * n) % K``, the default sample labels), so
+    every batch mixes the classes as training batches do: a generator that normalises with
+    batch statistics (the DCGAN's batch norm) draws differently from a batch of one class.
     """
     num_classes = check_labelled_model(model)
     if num_per_class < 1:
         raise ValueError(f"num_per_class: got {num_per_class}; must be a positive integer")
     sampler = conditional_sampler(model, sample_kwargs)
-    rows = [
-        draw_labelled(
-            sampler,
-            params,
-            rng=jax.random.fold_in(rng, k),
-            labels=np.full(num_per_class, k, np.int32),
-            batch_size=batch_size,
-        )
-        for k in range(num_classes)
-    ]
-    return np.stack(rows)
+    labels = np.tile(np.arange(num_classes, dtype=np.int32), num_per_class)
+    samples = draw_labelled(sampler, params, rng=rng, labels=labels, batch_size=batch_size)
+    return samples.reshape(num_per_class, num_classes, *samples.shape[1:]).swapaxes(0, 1)
 
 
 def _pr(real: np.ndarray, fake: np.ndarray) -> tuple[float | None, float | None]:
@@ -279,7 +271,7 @@ def per_class_quality(
       model: a label-conditional bundle (``model.conditioning.labels``).
       params: its (evaluation) parameters.
       dataset: the loaded `genjax.data.Dataset`; the real images are its ``split``'s.
-      rng: sampling key; class k draws with ``fold_in(rng, k)``.
+      rng: sampling key (batch j of the mixed-class draws uses ``fold_in(rng, j)``).
       num_per_class: samples per class, >= 2 (precision/recall need >= 4).
       feature_network: a classifier `FeatureNetwork` or its name (``digits_cnn``).
       sample_kwargs: extra sampler options, e.g. ``{"guidance_scale": 3.0}``.

@@ -9,6 +9,7 @@ import dataclasses
 from types import SimpleNamespace
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -46,10 +47,13 @@ def network():
 
 
 def prototype_model(table: np.ndarray, *, shift: int = 0, guided: bool = False) -> GenerativeModel:
-    """sample(cond=k) -> table[(k + shift) % K, :n]; guided: shift applies only below scale 1."""
+    """The j-th row asking for class k gets table[(k + shift) % K, j]; guided: shift only below scale 1."""
 
     def lookup(params, num_samples, labels, shift_by):
-        return params["table"][(labels + shift_by) % NUM_CLASSES, np.arange(num_samples) % table.shape[1]]
+        # j = how many earlier rows of the batch ask for the same class
+        rank = jnp.cumsum(jax.nn.one_hot(labels, NUM_CLASSES, dtype=jnp.int32), axis=0) - 1
+        rank = jnp.take_along_axis(rank, labels[:, None], axis=1)[:, 0]
+        return params["table"][(labels + shift_by) % NUM_CLASSES, rank % table.shape[1]]
 
     conditioning = Conditioning(num_classes=NUM_CLASSES)
     if guided:
@@ -124,8 +128,8 @@ def test_perfect_model_scores_what_the_classifier_and_fid_give_on_the_same_image
     assert perfect_report["real_accuracy"] == pytest.approx(np.mean(real_pred == labels), abs=1e-9)
 
 
-def test_batches_keep_each_row_on_its_class_and_key():
-    """A "model" that paints each sample with its label and its key's first bits."""
+def test_batches_mix_the_classes_and_keep_each_row_on_its_class_and_key():
+    """A "model" that paints each sample with its label and its batch key's first bits."""
 
     def sample(params, rng, num_samples, *, cond=None):
         stamp = jax.random.uniform(rng, ()) + cond[:, None, None, None].astype(np.float32)
@@ -133,11 +137,12 @@ def test_batches_keep_each_row_on_its_class_and_key():
 
     model = GenerativeModel(None, {}, sample, None, (1, 1, 1), conditioning=Conditioning(num_classes=3))
     rng = jax.random.key(5)
-    drawn = cq.draw_per_class(model, {}, rng=rng, num_per_class=7, batch_size=3)  # batches 3, 3, 1+2 pad
+    # 21 rows labelled 0, 1, 2, 0, ...: batches of 4, the sixth holding 1 row and 3 of padding.
+    drawn = cq.draw_per_class(model, {}, rng=rng, num_per_class=7, batch_size=4)
     assert drawn.shape == (3, 7, 1, 1, 1)
     for k in range(3):
-        keys = [jax.random.fold_in(jax.random.fold_in(rng, k), j) for j in (0, 0, 0, 1, 1, 1, 2)]
-        expected = [k + float(jax.random.uniform(key, ())) for key in keys]
+        rows = 3 * np.arange(7) + k
+        expected = [k + float(jax.random.uniform(jax.random.fold_in(rng, row // 4), ())) for row in rows]
         np.testing.assert_allclose(drawn[k, :, 0, 0, 0], expected, rtol=1e-6)
 
 
