@@ -243,3 +243,25 @@ def test_conditional_toy_variants_take_their_classes_from_the_components(variant
     spec = load_dataset(config.data).spec
     assert spec.num_classes == num_classes
     assert models.build(config, spec).conditioning.num_classes == num_classes
+
+
+def test_a_flow_conditioned_on_a_cond_array_is_normalised_for_each_array_and_needs_one_to_sample():
+    # A 1-D MAF: with nothing before x, its shift and scale come from the cond array alone.
+    config = _conditional_config("maf", num_layers=2)
+    model = models.build(config, DataSpec((1,), None, cond_shape=(2,), name="regression"))
+    assert model.conditioning.key == "cond"
+    batch = {"x": jnp.zeros((4, 1)), "cond": jnp.ones((4, 2))}
+    params = {"model": jitter(jax.jit(model.init)(jax.random.key(0), batch)["model"], scale=0.3)}
+    cell = 0.01
+    grid = jnp.arange(-20.0, 20.0, cell)[:, None] + cell / 2  # a 1-D density: a fine midpoint rule
+    score = jax.jit(lambda x, c: model.log_prob(params, {"x": x, "cond": c}, None))
+    densities = [
+        np.exp(np.asarray(score(grid, jnp.broadcast_to(jnp.asarray(c, jnp.float32), (len(grid), 2)))))
+        for c in ([0, 1], [2, -1])
+    ]
+    np.testing.assert_allclose([d.sum() * cell for d in densities], 1.0, atol=1e-3)
+    assert np.abs(densities[0] - densities[1]).max() > 1e-3
+    sample = jax.jit(model.sample, static_argnums=2)
+    with pytest.raises(ValueError, match="pass cond"):
+        sample(params, jax.random.key(1), 4)
+    assert sample(params, jax.random.key(1), 4, cond=jnp.ones((4, 2))).shape == (4, 1)
