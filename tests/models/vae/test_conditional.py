@@ -106,7 +106,7 @@ def module_of(config, model) -> VAE:
     )
 
 
-@pytest.fixture(scope="module", params=["mlp", "conv"])
+@pytest.fixture(scope="module", params=["mlp", pytest.param("conv", marks=pytest.mark.slow)])
 def network_model(request):
     """(network, config, model, params, adam_step), the jitted step compiled once per network:
     ``adam_step(params, opt_state, batch, key) -> (loss, grads, params, opt_state)``."""
