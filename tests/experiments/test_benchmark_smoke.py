@@ -1,16 +1,26 @@
-"""The speed benchmarks: the VAE's FLOP count, and both smoke modes end to end (need the benchmark extra)."""
+"""The speed benchmarks: the VAE's FLOP count, and every smoke mode end to end (need the benchmark extra).
 
+The smoke runs call each binary's ``main(argv)`` in the test process: the same argument parsing,
+report and stdout as ``python -m experiments.benchmarks.<name> --smoke``, without starting a fresh
+interpreter that imports JAX and PyTorch again for each of them (about 5 s of CPU apiece).
+"""
+
+import importlib
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from experiments.benchmarks.vae_speed import step_flops
 
-REPO = Path(__file__).resolve().parents[2]
+# One worker runs every smoke benchmark, so PyTorch is imported by one worker only (--dist=loadgroup).
+pytestmark = pytest.mark.xdist_group("benchmark_smoke")
+
+
+def run_main(name: str, *argv: str, capsys) -> str:
+    """Runs ``python -m experiments.benchmarks.<name> argv`` in this process; returns its stdout."""
+    capsys.readouterr()  # drop whatever the test printed before
+    importlib.import_module(f"experiments.benchmarks.{name}").main(list(argv))
+    return capsys.readouterr().out
 
 
 def test_step_flops_counts_every_dense_layer_but_the_input_gradient():
@@ -24,21 +34,11 @@ def test_step_flops_counts_every_dense_layer_but_the_input_gradient():
 
 
 @pytest.mark.torch
-@pytest.mark.subprocess
 @pytest.mark.slow
-def test_smoke_run_writes_positive_timings(tmp_path):
+def test_smoke_run_writes_positive_timings(tmp_path, capsys):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "vae_speed.json"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.benchmarks.vae_speed", "--smoke", f"--json={out}"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = run_main("vae_speed", "--smoke", f"--json={out}", capsys=capsys)
     report = json.loads(out.read_text())
 
     assert report["command"] == f"python -m experiments.benchmarks.vae_speed --smoke --json={out}"
@@ -55,25 +55,20 @@ def test_smoke_run_writes_positive_timings(tmp_path):
     # encoder pass surviving CSE) would put it ~19% above the analytic count.
     if report["flops"]["xla"] is not None:
         assert 1.0 <= report["flops"]["xla"] / report["flops"]["exact"] < 1.05
-    assert "| genjax K=5 |" in result.stdout
+    assert "| genjax K=5 |" in stdout
 
 
 @pytest.mark.torch
-@pytest.mark.subprocess
 @pytest.mark.slow
-def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path):
+def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path, capsys):
     pytest.importorskip("torch")  # the PyTorch peer and normflows are benchmark-only extras
     pytest.importorskip("normflows")
     out = tmp_path / "flow_speed.json"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
-    command = ["-m", "experiments.benchmarks.flow_speed", "--smoke", "--cases=realnvp_2d", f"--json={out}"]
-    result = subprocess.run(
-        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    argv = ["--smoke", "--cases=realnvp_2d", f"--json={out}"]
+    stdout = run_main("flow_speed", *argv, capsys=capsys)
     report = json.loads(out.read_text())
 
-    assert report["command"] == "python " + " ".join(command)
+    assert report["command"] == "python -m experiments.benchmarks.flow_speed " + " ".join(argv)
     case = report["cases"]["realnvp_2d"]
     # The same architecture on both sides: 16 couplings of 1-64-64-2 MLPs plus a tanh scale each,
     # 16 x (128 + 4,160 + 130 + 1) = 70,704 parameters.
@@ -85,24 +80,18 @@ def test_flow_speed_smoke_run_compares_equal_sized_flows(tmp_path):
         assert len(entry["rounds_ms"]) == 2 and min(entry["rounds_ms"]) > 0, (name, entry)
     assert case["contenders"]["torch.compile"]["unavailable"].startswith("unavailable:")
     assert all(ratio["median"] > 0 for ratio in case["ratios"].values())
-    assert "| genjax K=5 |" in result.stdout
+    assert "| genjax K=5 |" in stdout
 
 
 @pytest.mark.torch
-@pytest.mark.subprocess
 @pytest.mark.slow
-def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path):
+def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path, capsys):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "ar_speed.json"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
-    command = ["-m", "experiments.benchmarks.ar_speed", "--smoke", f"--json={out}"]
-    result = subprocess.run(
-        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = run_main("ar_speed", "--smoke", f"--json={out}", capsys=capsys)
     report = json.loads(out.read_text())
 
-    assert report["command"] == "python " + " ".join(command)
+    assert report["command"] == f"python -m experiments.benchmarks.ar_speed --smoke --json={out}"
     sampling = report["cases"]["sample_pixelcnn"]
     # Copied parameters and genjax's own masks: the torch PixelCNN is the same function.
     assert sampling["parameters"]["genjax"] == sampling["parameters"]["torch"]
@@ -121,21 +110,15 @@ def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path):
             assert entry["examples_per_s"] > 0
         assert train["contenders"]["torch.compile"]["unavailable"].startswith("unavailable:")
         assert all(ratio["median"] > 0 for ratio in train["ratios"].values())
-    assert "| genjax K=2 |" in result.stdout and "| genjax fori_loop |" in result.stdout
+    assert "| genjax K=2 |" in stdout and "| genjax fori_loop |" in stdout
 
 
 @pytest.mark.torch
-@pytest.mark.subprocess
 @pytest.mark.slow
-def test_gan_speed_smoke_run_times_the_same_dcgan_on_both_sides(tmp_path):
+def test_gan_speed_smoke_run_times_the_same_dcgan_on_both_sides(tmp_path, capsys):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "gan_speed.json"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
-    command = ["-m", "experiments.benchmarks.gan_speed", "--smoke", f"--json={out}"]
-    result = subprocess.run(
-        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_main("gan_speed", "--smoke", f"--json={out}", capsys=capsys)
     case = json.loads(out.read_text())["cases"]["digits8"]
     contenders = case["contenders"]
     # Same parameter count, and copied parameters give the same images and critic outputs.
@@ -147,17 +130,11 @@ def test_gan_speed_smoke_run_times_the_same_dcgan_on_both_sides(tmp_path):
 
 
 @pytest.mark.torch
-@pytest.mark.subprocess
 @pytest.mark.slow
-def test_diffusion_speed_smoke_run_times_the_same_networks_on_both_sides(tmp_path):
+def test_diffusion_speed_smoke_run_times_the_same_networks_on_both_sides(tmp_path, capsys):
     pytest.importorskip("torch")  # the PyTorch peer is a benchmark-only extra
     out = tmp_path / "diffusion_speed.json"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
-    command = ["-m", "experiments.benchmarks.diffusion_speed", "--smoke", f"--json={out}"]
-    result = subprocess.run(
-        [sys.executable, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_main("diffusion_speed", "--smoke", f"--json={out}", capsys=capsys)
     for case in json.loads(out.read_text())["cases"].values():
         contenders = case["contenders"]
         assert contenders["genjax"]["params"] == contenders["torch_eager"]["params"]
