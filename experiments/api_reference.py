@@ -34,6 +34,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "genjax.models.quantization",
     "genjax.models.kde",
     "genjax.models.vqvae",
+    "genjax.models.conditioning",
     "genjax.data",
     "genjax.train",
     "genjax.optim",

@@ -150,3 +150,13 @@ def no_condition(cond: Array | None, family: str) -> None:
         raise ValueError(
             f"sample: the {family} model is unconditional (model.conditional=False); cond must be None"
         )
+
+
+__all__ = [
+    "Conditioning",
+    "batch_condition",
+    "from_config",
+    "is_conditional",
+    "no_condition",
+    "sample_condition",
+]
