@@ -37,6 +37,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "genjax.models.conditioning",
     "genjax.data",
     "genjax.train",
+    "genjax.train.conditional_quality",
     "genjax.optim",
     "genjax.visualize",
 )

@@ -406,3 +406,14 @@ def per_class_workdir(
         data_config=config.data,
     )
     return {"step": int(jax.device_get(state.step)), "checkpoint": str(checkpoint), "seed": seed, **report}
+
+
+__all__ = [
+    "draw_per_class",
+    "guidance_curve",
+    "judge_per_class",
+    "per_class_quality",
+    "per_class_workdir",
+    "reference_by_class",
+    "takes_guidance",
+]
