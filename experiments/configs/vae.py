@@ -29,6 +29,8 @@ Variants (the part after the colon):
     python -m experiments.sample --workdir=/tmp/cvae_cond
 
 * ``smoke_conditional``: ``smoke`` with ``model.conditional=True`` (tests, notebooks).
+* ``tfds_mnist_conditional``: the conditional VAE on TFDS MNIST and its labels (the shared
+  binarized MNIST file has no labels), dynamically binarized; needs a prepared TFDS ``mnist``.
 * ``binarized_mnist``: the benchmark of BENCHMARKS.md — MLP VAE, one stochastic
   layer, on the static binarized MNIST file in ../shared/data (or
   $GENJAX_SHARED_DATA), evaluated by importance sampling with k = 5000::
@@ -63,6 +65,7 @@ VARIANTS = (
     "binarized_mnist_infovae",
     "tfds_binarized_mnist",
     "tfds_mnist",
+    "tfds_mnist_conditional",
 )
 
 
@@ -70,6 +73,10 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     variant = variant or "digits"
     if variant not in VARIANTS:
         raise ValueError(f"config variant: got {variant!r}; allowed: {', '.join(VARIANTS)}")
+    if variant == "tfds_mnist_conditional":  # MNIST's labels: the shared binarized file has none
+        config = get_config("tfds_mnist")
+        config.model.conditional = True
+        return config
     config = base_config("vae")
     config.model.update(
         network="mlp",
