@@ -54,6 +54,7 @@ def trained_like():
     return config, model, params, score_fn
 
 
+@pytest.mark.slow  # 5-6 s each: the fast tier keeps the exactness tests of tests/samplers/test_guidance.py
 @pytest.mark.parametrize("scale", [2.5, 1.0])
 def test_sample_runs_guided_annealed_langevin_on_the_requested_classes(trained_like, scale):
     config, model, params, score_fn = trained_like
