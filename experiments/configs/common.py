@@ -140,3 +140,36 @@ UNET_CIFAR10 = {
 }
 # Intervals of the long 28x28 / 32x32 runs.
 LONG_RUN = {"num_steps": 100_000, "log_every": 1_000, "checkpoint_every": 5_000, "sample_every": 10_000}
+
+
+def guided_digits_mlp(config: ml_collections.ConfigDict, player: str, *, smoke: bool) -> None:
+    """In place: the class-conditional digits setup DDPM and NCSN share (classifier-free guidance).
+
+    An MLP on the 64 flattened pixels (it trains ~10x faster per step than the U-Net on CPU),
+    label dropout 0.1, sampled at guidance scale 2, 6000 steps of batch 256 with EMA; ``smoke``
+    shrinks it to a few steps of a tiny network.
+    """
+    config.model.update(
+        conditional=True,
+        label_dropout=0.1,
+        guidance_scale=2.0,
+        architecture="mlp",
+        hidden=(512, 512, 512),
+        embedding_dim=128,
+    )
+    config.optim[player] = adam(1e-3, schedule="cosine", grad_clip_norm=1.0)
+    config.data.update(batch_size=256, eval_batch_size=500)
+    config.train.update(
+        num_steps=6_000,
+        steps_per_call=100,
+        ema_decay=0.999,
+        log_every=1_000,
+        eval_every=1_000,
+        checkpoint_every=2_000,
+    )
+    config.eval.num_samples = 100
+    if smoke:
+        config.model.update(hidden=(16, 16), embedding_dim=8)
+        config.data.update(batch_size=32, eval_batch_size=100)
+        config.train.update(num_steps=10, steps_per_call=5, log_every=5, eval_every=10, checkpoint_every=10)
+        config.eval.update(num_batches=1, num_samples=10)

@@ -25,7 +25,7 @@ import ml_collections
 from genjax import fields
 from genjax.errors import ConfigError
 from genjax.losses.conditioning import drop_labels
-from genjax.models.conditioning import Conditioning
+from genjax.models.conditioning import Conditioning, no_condition, sample_condition
 from genjax.samplers.guidance import classifier_free_guidance
 
 Array = jax.Array
@@ -85,3 +85,31 @@ def guided(
     if static and guidance_scale == 0:
         return lambda x, t: fn(x, t, null)
     return classifier_free_guidance(fn, y, null, guidance_scale=guidance_scale)
+
+
+def sampling_predictor(
+    family: str,
+    conditioning: Conditioning | None,
+    *,
+    plain: Callable[[], Callable[[Array, Array], Array]],
+    conditional: Callable[[], Callable[[Array, Array, Array], Array]],
+    cond: Array | None,
+    num_samples: int,
+    guidance_scale: float | Array | None,
+    default_scale: float,
+) -> Callable[[Array, Array], Array]:
+    """The sampler's ``(x [N, ...], t [N]) -> [N, ...]``: ``plain()`` for p(x), else
+    ``conditional()`` guided toward y = ``cond`` (default ``arange(n) % K``) at
+    ``guidance_scale`` (default ``default_scale``).
+
+    Raises:
+      ValueError: ``cond`` or ``guidance_scale`` given to an unconditional model.
+    """
+    if conditioning is None:
+        no_condition(cond, family)
+        if guidance_scale is not None:
+            raise ValueError("sample: guidance_scale needs a conditional model (model.conditional=True)")
+        return plain()
+    y = sample_condition(conditioning, cond, num_samples)
+    scale = default_scale if guidance_scale is None else guidance_scale
+    return guided(conditional(), conditioning, y, scale)

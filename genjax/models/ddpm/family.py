@@ -42,8 +42,8 @@ from genjax.errors import ConfigError
 from genjax.losses.diffusion import ddpm_loss, ddpm_variational_bound
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
-from genjax.models.conditioning import batch_condition, from_config, no_condition, sample_condition
-from genjax.models.guidance import guidance_options, guided, training_condition
+from genjax.models.conditioning import batch_condition, from_config
+from genjax.models.guidance import guidance_options, sampling_predictor, training_condition
 from genjax.models.networks.denoiser import ARCHITECTURES, make_network
 from genjax.samplers.diffusion import ddim_sample, ddpm_sample
 from genjax.spec import DataSpec
@@ -89,8 +89,8 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     validate(config)
     m = config.model
     conditioning = from_config(config, spec)
-    if conditioning is not None:
-        label_dropout, default_scale = guidance_options(m, conditioning)
+    # Unconditional models never read the guidance options; (0, 1) is their meaning there.
+    label_dropout, default_scale = (0.0, 1.0) if conditioning is None else guidance_options(m, conditioning)
     element_shape = spec.element_shape
     num_levels = spec.num_levels  # None: continuous data, used as they are
     network = make_network(m, element_shape, conditioning)
@@ -171,14 +171,16 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
 
     def sample_eps_fn(params: Params, num_samples: int, cond, guidance_scale):
         """The sampler's eps(x_t, t): guided toward y when conditional."""
-        if conditioning is None:
-            no_condition(cond, "ddpm")
-            if guidance_scale is not None:
-                raise ValueError("sample: guidance_scale needs a conditional model (model.conditional=True)")
-            return eps_fn_of(params)
-        y = sample_condition(conditioning, cond, num_samples)
-        scale = default_scale if guidance_scale is None else guidance_scale
-        return guided(conditional_eps_fn_of(params), conditioning, y, scale)
+        return sampling_predictor(
+            "ddpm",
+            conditioning,
+            plain=lambda: eps_fn_of(params),
+            conditional=lambda: conditional_eps_fn_of(params),
+            cond=cond,
+            num_samples=num_samples,
+            guidance_scale=guidance_scale,
+            default_scale=default_scale,
+        )
 
     def sample(params: Params, rng: Array, num_samples: int, *, cond=None, guidance_scale=None) -> Array:
         """`[n, *element_shape]`; conditional: y = ``cond`` (default ``arange(n) % K``), guided at

@@ -44,8 +44,8 @@ from genjax.errors import ConfigError
 from genjax.losses.score import denoising_score_matching, sliced_score_matching
 from genjax.models import precision
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
-from genjax.models.conditioning import batch_condition, from_config, no_condition, sample_condition
-from genjax.models.guidance import guidance_options, guided, training_condition
+from genjax.models.conditioning import batch_condition, from_config
+from genjax.models.guidance import guidance_options, sampling_predictor, training_condition
 from genjax.models.networks.denoiser import ARCHITECTURES, make_network
 from genjax.samplers.langevin import annealed_langevin, geometric_sigmas
 from genjax.spec import DataSpec
@@ -111,8 +111,8 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     m = config.model
     validate(m)
     conditioning = from_config(config, spec)
-    if conditioning is not None:
-        label_dropout, default_scale = guidance_options(m, conditioning)
+    # Unconditional models never read the guidance options; (0, 1) is their meaning there.
+    label_dropout, default_scale = (0.0, 1.0) if conditioning is None else guidance_options(m, conditioning)
     element_shape = spec.element_shape
     images = spec.num_levels is not None  # pixel data are scaled to [0, 1]
     network = make_network(m, element_shape, conditioning)
@@ -186,15 +186,18 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
 
     def sample_score_fn(params: Params, num_samples: int, cond, guidance_scale):
         """The chain's s(x, sigma): guided toward y when conditional."""
-        if conditioning is None:
-            no_condition(cond, "score")
-            if guidance_scale is not None:
-                raise ValueError("sample: guidance_scale needs a conditional model (model.conditional=True)")
-            return score_fn_of(params)
-        y = sample_condition(conditioning, cond, num_samples)
-        scale = default_scale if guidance_scale is None else guidance_scale
-        score_fn = score_function(network, params["score"], scale_by_sigma=m.scale_by_sigma, conditional=True)
-        return guided(score_fn, conditioning, y, scale)
+        return sampling_predictor(
+            "score",
+            conditioning,
+            plain=lambda: score_fn_of(params),
+            conditional=lambda: score_function(
+                network, params["score"], scale_by_sigma=m.scale_by_sigma, conditional=True
+            ),
+            cond=cond,
+            num_samples=num_samples,
+            guidance_scale=guidance_scale,
+            default_scale=default_scale,
+        )
 
     def sample(params: Params, rng: Array, num_samples: int, *, cond=None, guidance_scale=None) -> Array:
         """`[n, *element_shape]`; conditional: y = ``cond`` (default ``arange(n) % K``), guided at
