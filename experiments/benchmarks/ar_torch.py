@@ -1,6 +1,6 @@
 """PyTorch peers of genjax's PixelCNN and MADE for ``ar_speed``: the same layers, masks and parameters.
 
-The masks come from genjax's own numpy helpers (`layers.pixel_mask`, `made.degree_mask`), and
+The masks come from genjax's own numpy helpers (`masked.pixel_mask`, `made.degree_mask`), and
 `load_pixelcnn` / `load_made` copy a genjax parameter tree in, so both sides compute the same
 function (the benchmark checks the logits agree). Only the benchmark imports this module.
 """
@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from experiments.benchmarks.timing import Runner, torch_adam_runner
-from genjax.models.networks.layers import pixel_mask
 from genjax.models.networks.made import degree_mask, hidden_degrees, input_degrees
+from genjax.models.networks.masked import pixel_mask
 
 
 class MaskedConv2d(nn.Conv2d):

@@ -11,7 +11,7 @@ Two stacks replace PixelCNN's single masked stack, which removes its blind spot:
 Each layer gates its pre-activations a = [a_tanh, a_sigmoid] (2F channels, plus an optional
 learned per-class bias) as tanh(a_tanh) * sigmoid(a_sigmoid); the horizontal stack adds a 1x1
 projection of the gate back onto its input (a residual connection, from the second layer on).
-Horizontal channels are split into C interleaved colour groups (see `layers.pixel_mask`), so
+Horizontal channels are split into C interleaved colour groups (see `masked.pixel_mask`), so
 colour c of a pixel sees colours < c of that pixel only.
 """
 
@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.models.autoregressive.pixelcnn import MaskedOutputHead, check_divisible
-from genjax.models.networks.layers import MaskedConv2D
+from genjax.models.networks.masked import MaskedConv2D
 
 Array = jax.Array
 

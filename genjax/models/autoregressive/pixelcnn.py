@@ -17,7 +17,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from genjax.models.networks.layers import MaskedConv2D
+from genjax.models.networks.masked import MaskedConv2D
 
 Array = jax.Array
 

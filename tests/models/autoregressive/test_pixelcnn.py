@@ -10,7 +10,7 @@ import pytest
 from genjax.distributions import bernoulli_log_prob
 from genjax.models.autoregressive.gated_pixelcnn import GatedPixelCNN
 from genjax.models.autoregressive.pixelcnn import PixelCNN
-from genjax.models.networks.layers import pixel_mask
+from genjax.models.networks.masked import pixel_mask
 
 # Tiny nets whose widths split into 3 colour groups (so they serve C = 1 and C = 3), four units
 # per group: with fewer, dead ReLUs too often hide a real dependence from the Jacobian checks.
