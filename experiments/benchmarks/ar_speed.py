@@ -20,6 +20,13 @@ picks a subset. Cases:
 * ``train_made``: genjax's flows ``MADE(hidden (500,), num_params=1)`` on D = 784, batch 100, against
   a torch MADE of masked ``Linear`` layers with the same degree masks.
 * ``train_pixelcnn``: the PixelCNN above at batch `--pixelcnn_batch`.
+* ``train_gated_pixelcnn``: the unconditional Gated PixelCNN of the repo's ``gated_pixelcnn_digits``
+  config by default (binary 8x8 images, F = 32, 4 gated layers: 7 then 3, two 64-wide 1x1 output
+  layers, batch 128; `--gated_*` flags), against a torch twin of the same layers and parameters.
+* ``masked_layers``: the masked layers alone, forward + both gradients, genjax's tap form against
+  the dense masked kernel (`lax.conv_general_dilated`), in GFLOP/s of useful multiply-adds (2 x
+  the visible taps' multiply-adds, x3 for forward and the two gradients) beside the machine's
+  large-matmul rate (a 1024^3 float32 ``jnp.dot``) timed in the same interleaved rounds.
 
 Train steps: Adam 1e-3 (constant) on the mean over the batch of the summed BCE-with-logits (=
 -log p(x)), random binary batches (13% ones, like MNIST). genjax runs its real jitted train step
@@ -37,6 +44,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -56,14 +64,16 @@ from experiments.benchmarks.timing import (
 )
 from experiments.configs.common import adam, base_config
 from genjax.distributions import bernoulli_log_prob
+from genjax.models.autoregressive.gated_pixelcnn import GatedPixelCNN
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.bundle import GenerativeModel
 from genjax.models.networks.made import MADE
+from genjax.models.networks.masked import masked_conv, pixel_mask
 from genjax.optim import make_optimizers
 from genjax.samplers import bernoulli_logit_sampler, sample_image_autoregressive
 from genjax.train.step import init_train_state
 
-CASES = ("sample_pixelcnn", "train_made", "train_pixelcnn")
+CASES = ("sample_pixelcnn", "train_made", "train_pixelcnn", "train_gated_pixelcnn", "masked_layers")
 INK = 0.13  # fraction of ones in the random binary images
 
 
@@ -84,6 +94,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--made_hidden", type=int, default=500, help="MADE's hidden width (one layer)")
     add("--made_batch", type=int, default=100)
     add("--pixelcnn_batch", type=int, default=32, help="PixelCNN train-step batch")
+    add("--gated_image_size", type=int, default=8, help="Gated PixelCNN images (gated_pixelcnn_digits: 8)")
+    add("--gated_features", type=int, default=32, help="Gated PixelCNN F (gated_pixelcnn_digits: 32)")
+    add("--gated_layers", type=int, default=4, help="Gated PixelCNN layers (gated_pixelcnn_digits: 4)")
+    add("--gated_output_features", type=int, default=64, help="its 1x1 output layers (digits config: 64)")
+    add("--gated_batch", type=int, default=128, help="Gated PixelCNN train-step batch (digits config: 128)")
     add("--rounds", type=int, default=5, help="interleaved timing rounds")
     add("--steps", type=int, default=20, help="train steps per contender per round")
     add("--steps_per_call", type=int, default=10, help="K train steps per genjax call")
@@ -97,10 +112,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.image_size, args.batch, args.features, args.num_blocks, args.first_kernel = 6, 2, 4, 1, 3
         args.output_features, args.made_hidden, args.made_batch, args.pixelcnn_batch = 8, 16, 8, 4
         args.rounds, args.steps, args.steps_per_call, args.torch_compile = 2, 3, 2, False
+        args.gated_image_size, args.gated_features, args.gated_layers = 6, 4, 2
+        args.gated_output_features, args.gated_batch = 8, 4
     args.cases = [case for case in args.cases.split(",") if case]
     if unknown := [case for case in args.cases if case not in CASES]:
         parser.error(f"--cases: unknown {', '.join(unknown)}; known: {', '.join(CASES)}")
     sizes = ("image_size", "batch", "features", "made_hidden", "made_batch", "pixelcnn_batch", "rounds")
+    sizes += ("gated_image_size", "gated_features", "gated_layers", "gated_batch")
     if min(getattr(args, name) for name in (*sizes, "steps", "steps_per_call")) <= 0:
         parser.error("sizes, --rounds, --steps and --steps_per_call must be positive")
     return args
@@ -113,6 +131,15 @@ def pixelcnn_module(args) -> PixelCNN:
         num_blocks=args.num_blocks,
         first_kernel=args.first_kernel,
         output_features=args.output_features,
+    )
+
+
+def gated_module(args) -> GatedPixelCNN:
+    return GatedPixelCNN(
+        num_params=1,
+        features=args.gated_features,
+        num_layers=args.gated_layers,
+        output_features=args.gated_output_features,
     )
 
 
@@ -263,7 +290,7 @@ def bernoulli_bundle(
 
 
 def train_parts(case: str, args):
-    """(genjax bundle, torch net, torch layout of a batch, element shape, batch size)."""
+    """(genjax bundle, torch net, loader, torch layout of a batch, element shape, batch size, module)."""
     from experiments.benchmarks import ar_torch
 
     size = args.image_size
@@ -274,12 +301,24 @@ def train_parts(case: str, args):
             lambda p, x: made.apply(p, x)[..., 0], lambda rng, x: made.init(rng, x), (num_dims,)
         )
         net = ar_torch.TorchMADE(num_dims, (args.made_hidden,))
-        return model, net, ar_torch.load_made, (lambda pool: pool), (num_dims,), args.made_batch
-    module = pixelcnn_module(args)
+        return model, net, ar_torch.load_made, (lambda pool: pool), (num_dims,), args.made_batch, None
+    if case == "train_gated_pixelcnn":
+        size, batch = args.gated_image_size, args.gated_batch
+        module, net, load = (
+            gated_module(args),
+            ar_torch.torch_gated_pixelcnn(args),
+            ar_torch.load_gated_pixelcnn,
+        )
+    else:
+        module, net, load, batch = (
+            pixelcnn_module(args),
+            ar_torch.torch_pixelcnn(args),
+            ar_torch.load_pixelcnn,
+            args.pixelcnn_batch,
+        )
     model = bernoulli_bundle(lambda p, x: module.apply(p, x), module.init, (size, size, 1))
-    net = ar_torch.torch_pixelcnn(args)
     to_nchw = lambda pool: pool.transpose(0, 1, 4, 2, 3)  # noqa: E731
-    return model, net, ar_torch.load_pixelcnn, to_nchw, (size, size, 1), args.pixelcnn_batch
+    return model, net, load, to_nchw, (size, size, 1), batch, module
 
 
 def run_training(case: str, args) -> dict[str, Any]:
@@ -287,7 +326,7 @@ def run_training(case: str, args) -> dict[str, Any]:
 
     from experiments.benchmarks import ar_torch
 
-    model, net, load, to_torch, element_shape, batch = train_parts(case, args)
+    model, net, load, to_torch, element_shape, batch, module = train_parts(case, args)
     config = base_config("autoregressive")
     config.optim.model = adam(1e-3)  # constant, as the torch loop
     k = args.steps_per_call
@@ -297,6 +336,9 @@ def run_training(case: str, args) -> dict[str, Any]:
     load(net, state.params["model"])
     tensors = list(torch.from_numpy(np.ascontiguousarray(to_torch(pool))))
     loss_genjax = float(model.losses["model"](state.params, {"x": pool[0]}, jax.random.key(0))[0])
+    agreement = (
+        None if module is None else ar_torch.logit_agreement(module, state.params["model"], net, pool[0])
+    )
     with torch.no_grad():
         x = tensors[0]
         loss_torch = float(
@@ -332,9 +374,104 @@ def run_training(case: str, args) -> dict[str, Any]:
         "batch_size": batch,
         "parameters": parameter_counts(state.params["model"], net),
         "initial_loss": {"genjax": loss_genjax, "torch": loss_torch},
+        "max_abs_logit_difference": agreement,
         "contenders": {name: contenders[name] for name in [*runners, "torch.compile"] if name in contenders},
         "ratios": paired_ratios(per_round, genjax_names, torch_names),
     }
+
+
+# --- masked layers alone ---------------------------------------------------------------------------
+
+
+def masked_layer_shapes(args) -> dict[str, tuple[int, int, tuple[int, int], str, int, int]]:
+    """name -> (batch, image size, kernel, mask, in, out) of the benchmarked nets' masked layers."""
+    f, g = args.features, args.gated_features
+    pixel, gated = (args.pixelcnn_batch, args.image_size), (args.gated_batch, args.gated_image_size)
+    return {
+        f"pixelcnn {args.first_kernel}x{args.first_kernel} A 1->{2 * f}": (
+            *pixel,
+            (args.first_kernel,) * 2,
+            "A",
+            1,
+            2 * f,
+        ),
+        f"pixelcnn 3x3 B {f}->{f}": (*pixel, (3, 3), "B", f, f),
+        f"gated 1x7 A 1->{2 * g}": (*gated, (1, 7), "A", 1, 2 * g),
+        f"gated 1x3 B {g}->{2 * g}": (*gated, (1, 3), "B", g, 2 * g),
+    }
+
+
+def run_masked_layers(args) -> dict[str, Any]:
+    """Forward + input and kernel gradients of each masked layer: taps against the dense masked kernel."""
+    rng = np.random.default_rng(0)
+    runners: dict[str, Runner] = {}
+    work: dict[str, float] = {}
+
+    def runner(program, *inputs) -> Runner:
+        jax.block_until_ready(program(*inputs))
+
+        def run(steps: int) -> float:
+            start = time.perf_counter()
+            for _ in range(steps):
+                out = program(*inputs)
+            jax.block_until_ready(out)
+            return time.perf_counter() - start
+
+        return run
+
+    square = jnp.asarray(rng.normal(size=(1024, 1024)), jnp.float32)
+    runners["matmul_1024"] = runner(jax.jit(jnp.dot), square, square)
+    for name, (batch, size, kernel_size, mask_type, c_in, c_out) in masked_layer_shapes(args).items():
+        mask = pixel_mask(kernel_size, c_in, c_out, 1, mask_type=mask_type)
+        x = jnp.asarray(rng.normal(size=(batch, size, size, c_in)), jnp.float32)
+        kernel = jnp.asarray(rng.normal(size=(*kernel_size, c_in, c_out)), jnp.float32)
+        cotangent = jnp.asarray(rng.normal(size=(batch, size, size, c_out)), jnp.float32)
+        taps = partial(masked_conv, mask_type=mask_type, num_groups=1)
+        dense = partial(dense_masked_conv, mask=jnp.asarray(mask))
+        for form, conv in (("genjax taps", taps), ("dense masked kernel", dense)):
+            program = jax.jit(lambda x, k, g, conv=conv: jax.vjp(conv, x, k)[1](g))
+            runners[f"{name}: {form}"] = runner(program, x, kernel, cotangent)
+        work[name] = 3 * 2.0 * batch * size * size * float(mask.sum())  # forward + two gradients
+    per_round = interleaved_rounds(runners, args.rounds, args.steps)
+    median = {name: float(np.median(seconds)) for name, seconds in per_round.items()}
+    matmul_gflops = 2.0 * 1024**3 / median.pop("matmul_1024") / 1e9
+    layers = {}
+    for name, flops in work.items():
+        layers[name] = {
+            form: {
+                "median_ms": 1e3 * median[f"{name}: {form}"],
+                "gflops": flops / median[f"{name}: {form}"] / 1e9,
+                "of_matmul": flops / median[f"{name}: {form}"] / 1e9 / matmul_gflops,
+            }
+            for form in ("genjax taps", "dense masked kernel")
+        }
+        times = per_round[f"{name}: dense masked kernel"], per_round[f"{name}: genjax taps"]
+        layers[name]["taps_speedup_median"] = float(np.median([d / t for d, t in zip(*times, strict=True)]))
+        layers[name]["useful_gflop"] = flops / 1e9
+    return {"matmul_gflops": matmul_gflops, "layers": layers}
+
+
+def dense_masked_conv(x: jax.Array, kernel: jax.Array, mask: jax.Array) -> jax.Array:
+    """The previous implementation: a 'SAME' convolution with the whole kernel times its mask."""
+    return jax.lax.conv_general_dilated(
+        x, kernel * mask, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+def masked_layers_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"### masked_layers (forward + both gradients; matmul 1024^3: {result['matmul_gflops']:.1f} GFLOP/s)",
+        "",
+        "| layer | taps ms | taps GFLOP/s | of matmul | dense masked ms | dense GFLOP/s | taps speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in result["layers"].items():
+        taps, dense = entry["genjax taps"], entry["dense masked kernel"]
+        lines.append(
+            f"| {name} | {taps['median_ms']:.3g} | {taps['gflops']:.1f} | {taps['of_matmul']:.0%} "
+            f"| {dense['median_ms']:.3g} | {dense['gflops']:.1f} | {entry['taps_speedup_median']:.2f}x |"
+        )
+    return "\n".join(lines)
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -375,6 +512,8 @@ def markdown(case: str, result: dict[str, Any]) -> str:
     else:
         loss = result["initial_loss"]
         lines.append(f"initial loss: genjax {loss['genjax']:.4f}, torch {loss['torch']:.4f}")
+        if result.get("max_abs_logit_difference") is not None:
+            lines.append(f"max |logit difference| genjax vs torch: {result['max_abs_logit_difference']:.2e}")
     return "\n".join(lines)
 
 
@@ -401,9 +540,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cases": {},
     }
     for case in args.cases:
-        result = run_sampling(args) if case == "sample_pixelcnn" else run_training(case, args)
+        if case == "masked_layers":
+            result = run_masked_layers(args)
+            text = masked_layers_markdown(result)
+        else:
+            result = run_sampling(args) if case == "sample_pixelcnn" else run_training(case, args)
+            text = markdown(case, result)
         report["cases"][case] = result
-        print(markdown(case, result) + "\n", flush=True)
+        print(text + "\n", flush=True)
     report["load_average"] = {"start": load_start, "end": load_average()}
     print(f"load average: start {load_start}, end {report['load_average']['end']}")
     write_json(args.json, report)

@@ -79,6 +79,74 @@ class TorchPixelCNN(nn.Module):
         return self.params(F.relu(h))
 
 
+class GatedLayer(nn.Module):
+    """genjax's `GatedLayer` (unconditional): vertical (k//2+1) x k conv, horizontal 1 x k mask, gates."""
+
+    def __init__(self, in_channels: int, features: int, kernel: int, first: bool, groups: int):
+        super().__init__()
+        self.first, self.half = first, kernel // 2
+        width = 2 * features
+        self.vertical = nn.Conv2d(in_channels, width, (kernel // 2 + 1, kernel))
+        self.horizontal = MaskedConv2d(in_channels, width, (1, kernel), "A" if first else "B", groups)
+        self.vertical_to_horizontal = nn.Conv2d(width, width, 1)
+        self.horizontal_out = MaskedConv2d(features, features, (1, 1), "B", groups)
+
+    @staticmethod
+    def gate(a: torch.Tensor) -> torch.Tensor:
+        tanh_part, sigmoid_part = a.chunk(2, dim=1)
+        return torch.tanh(tanh_part) * torch.sigmoid(sigmoid_part)
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self.half
+        v_pre = self.vertical(F.pad(v, (k, k, k, 0)))  # (left, right, top, bottom): rows i-k..i
+        shifted = F.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]  # row i sees rows < i only
+        h_pre = self.horizontal(h) + self.vertical_to_horizontal(shifted)
+        h_out = self.horizontal_out(self.gate(h_pre))
+        return self.gate(v_pre), h_out if self.first else h + h_out
+
+
+class TorchGatedPixelCNN(nn.Module):
+    """`[B, C, H, W] -> [B, P * C, H, W]`, as genjax's unconditional `GatedPixelCNN`."""
+
+    def __init__(
+        self,
+        *,
+        channels: int,
+        num_params: int,
+        features: int,
+        num_layers: int,
+        kernel: int = 3,
+        first_kernel: int = 7,
+        output_features: int,
+        num_output_layers: int = 2,
+    ):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            GatedLayer(
+                channels if i == 0 else features,
+                features,
+                first_kernel if i == 0 else kernel,
+                i == 0,
+                channels,
+            )
+            for i in range(num_layers)
+        )
+        widths = [output_features] * (num_output_layers if output_features > 0 else 0)
+        ins = [features, *widths]
+        self.hidden = nn.ModuleList(
+            MaskedConv2d(i, o, (1, 1), "B", channels) for i, o in zip(ins[:-1], widths, strict=True)
+        )
+        self.params = MaskedConv2d(ins[-1], channels * num_params, (1, 1), "B", channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = h = x
+        for layer in self.layers:
+            v, h = layer(v, h)
+        for layer in self.hidden:
+            h = layer(F.relu(h))
+        return self.params(F.relu(h))
+
+
 class MaskedLinear(nn.Linear):
     def __init__(self, in_degrees: np.ndarray, out_degrees: np.ndarray, strict: bool):
         super().__init__(len(in_degrees), len(out_degrees))
@@ -128,6 +196,17 @@ def load_pixelcnn(net: TorchPixelCNN, variables: dict) -> None:
     _copy(net.params, p["head"]["params"], conv=True)
 
 
+def load_gated_pixelcnn(net: TorchGatedPixelCNN, variables: dict) -> None:
+    """Copies a genjax unconditional `GatedPixelCNN`'s variables into ``net``."""
+    p = variables["params"]
+    for index, layer in enumerate(net.layers):
+        for name in ("vertical", "horizontal", "vertical_to_horizontal", "horizontal_out"):
+            _copy(getattr(layer, name), p[f"layer_{index}"][name], conv=True)
+    for index, layer in enumerate(net.hidden):
+        _copy(layer, p["head"][f"hidden_{index}"], conv=True)
+    _copy(net.params, p["head"]["params"], conv=True)
+
+
 def load_made(net: TorchMADE, variables: dict) -> None:
     """Copies a genjax flows `MADE`'s variables (``[in, out]`` kernels) into ``net``."""
     p = variables["params"]
@@ -156,6 +235,17 @@ def torch_pixelcnn(args):
         num_blocks=args.num_blocks,
         first_kernel=args.first_kernel,
         output_features=args.output_features,
+    )
+
+
+def torch_gated_pixelcnn(args):
+    """The torch peer of `ar_speed.gated_module` (fresh parameters: load genjax's before comparing)."""
+    return TorchGatedPixelCNN(
+        channels=1,
+        num_params=1,
+        features=args.gated_features,
+        num_layers=args.gated_layers,
+        output_features=args.gated_output_features,
     )
 
 

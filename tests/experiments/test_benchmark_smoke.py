@@ -100,9 +100,10 @@ def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path, capsys)
     for name in ("genjax fori_loop", "genjax host loop", "genjax row window", "torch eager loop"):
         entry = sampling["contenders"][name]
         assert len(entry["rounds_s_per_batch"]) == 2 and entry["images_per_s"] > 0, (name, entry)
-    for case in ("train_made", "train_pixelcnn"):
+    for case in ("train_made", "train_pixelcnn", "train_gated_pixelcnn"):
         train = report["cases"][case]
         assert train["parameters"]["genjax"] == train["parameters"]["torch"]
+        assert case == "train_made" or train["max_abs_logit_difference"] < 1e-5
         assert train["initial_loss"]["torch"] == pytest.approx(train["initial_loss"]["genjax"], rel=1e-5)
         for name in ("genjax K=1", "genjax K=2", "torch eager", "torch eager fused-Adam"):
             entry = train["contenders"][name]
@@ -111,6 +112,8 @@ def test_ar_speed_smoke_run_times_equal_networks_on_both_sides(tmp_path, capsys)
         assert train["contenders"]["torch.compile"]["unavailable"].startswith("unavailable:")
         assert all(ratio["median"] > 0 for ratio in train["ratios"].values())
     assert "| genjax K=2 |" in stdout and "| genjax fori_loop |" in stdout
+    layers = report["cases"]["masked_layers"]
+    assert layers["matmul_gflops"] > 0 and len(layers["layers"]) == 4
 
 
 @pytest.mark.torch

@@ -13,6 +13,10 @@ learned per-class bias) as tanh(a_tanh) * sigmoid(a_sigmoid); the horizontal sta
 projection of the gate back onto its input (a residual connection, from the second layer on).
 Horizontal channels are split into C interleaved colour groups (see `masked.pixel_mask`), so
 colour c of a pixel sees colours < c of that pixel only.
+
+Every layer is computed from its visible taps (`genjax.models.networks.masked`): the vertical
+(k//2 + 1) x k convolution and the 1x1 projections as `PaddedConv2D` (parameters as ``nn.Conv``'s),
+the horizontal 1 x k mask as the k//2 (mask A) or k//2 + 1 (mask B) taps at and left of the pixel.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.models.autoregressive.pixelcnn import MaskedOutputHead, check_divisible
-from genjax.models.networks.masked import MaskedConv2D
+from genjax.models.networks.masked import MaskedConv2D, PaddedConv2D
 
 Array = jax.Array
 
@@ -59,11 +63,11 @@ class GatedLayer(nn.Module):
     def __call__(self, v: Array, h: Array, label: Array | None = None) -> tuple[Array, Array]:
         k, width = self.kernel_size, 2 * self.features
         # Vertical: rows i - k//2 .. i; padding only above keeps the output the same size.
-        v_pre = nn.Conv(width, (k // 2 + 1, k), padding=((k // 2, 0), (k // 2, k // 2)), name="vertical")(v)
+        v_pre = PaddedConv2D(width, (k // 2 + 1, k), ((k // 2, 0), (k // 2, k // 2)), name="vertical")(v)
         mask_type = "A" if self.first else "B"
         h_pre = MaskedConv2D(width, (1, k), mask_type, self.num_groups, name="horizontal")(h)
         # The shifted vertical features hold only rows < i: every colour group may read them.
-        h_pre = h_pre + nn.Conv(width, (1, 1), name="vertical_to_horizontal")(down_shift(v_pre))
+        h_pre = h_pre + PaddedConv2D(width, (1, 1), name="vertical_to_horizontal")(down_shift(v_pre))
         if self.num_classes is not None:  # one learned bias per class and gate unit, [B, 1, 1, 2F]
             v_pre = v_pre + nn.Embed(self.num_classes, width, name="vertical_bias")(label)[:, None, None]
             h_pre = h_pre + nn.Embed(self.num_classes, width, name="horizontal_bias")(label)[:, None, None]
