@@ -67,8 +67,9 @@ from genjax.distributions import bernoulli_log_prob
 from genjax.models.autoregressive.gated_pixelcnn import GatedPixelCNN
 from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.bundle import GenerativeModel
+from genjax.models.networks import masked
 from genjax.models.networks.made import MADE
-from genjax.models.networks.masked import masked_conv, pixel_mask
+from genjax.models.networks.masked import dense_conv, masked_conv, pixel_mask
 from genjax.optim import make_optimizers
 from genjax.samplers import bernoulli_logit_sampler, sample_image_autoregressive
 from genjax.train.step import init_train_state
@@ -223,6 +224,15 @@ def run_sampling(args) -> dict[str, Any]:
     samplers = pixelcnn_samplers(module, batch, size)
     for name, sampler in samplers.items():
         runners[name] = sampling_runner(lambda sampler=sampler: sampler(params, next(keys)))
+    # The family's sampler with the whole masked kernels (before issue 18); traced in its first call.
+    previous, masked.TAP_FORM = masked.TAP_FORM, "dense"
+    try:
+        row_window = pixelcnn_samplers(module, batch, size)["genjax row window"]
+        runners["genjax row window, dense masks (before)"] = sampling_runner(
+            lambda: row_window(params, next(keys))
+        )
+    finally:
+        masked.TAP_FORM = previous
     torch.manual_seed(0)
     runners["torch eager loop"] = sampling_runner(lambda: ar_torch.sample_pixelcnn(net, batch, size))
     samples = np.asarray(samplers["genjax fori_loop"](params, jax.random.key(2)))
@@ -250,6 +260,9 @@ def run_sampling(args) -> dict[str, Any]:
         "samples_binary": bool(np.isin(samples, (0.0, 1.0)).all()),
         "contenders": contenders,
         "ratios": paired_ratios(per_round, genjax_names, ["torch eager loop"]),
+        "taps_vs_dense": paired_ratios(
+            per_round, ["genjax row window"], ["genjax row window, dense masks (before)"]
+        ),
     }
 
 
@@ -350,6 +363,13 @@ def run_training(case: str, args) -> dict[str, Any]:
     genjax_names = ["genjax K=1", f"genjax K={k}"]
     for name, steps in zip(genjax_names, (1, k), strict=True):
         runners[name], _ = genjax_runner(model, optimizers, state, config, {"x": pool[:steps]})
+    before = "genjax K=1 dense masks (before)"
+    if module is not None:  # the same step with the whole masked kernels (the layers before issue 18)
+        previous, masked.TAP_FORM = masked.TAP_FORM, "dense"
+        try:
+            runners[before], _ = genjax_runner(model, optimizers, state, config, {"x": pool[:1]})
+        finally:
+            masked.TAP_FORM = previous
     for name, fused in (("torch eager", False), ("torch eager fused-Adam", True)):
         runners[name] = ar_torch.torch_train_contender(net, tensors, fused=fused, compiled=False, timeout=0)
     if args.torch_compile:
@@ -376,7 +396,10 @@ def run_training(case: str, args) -> dict[str, Any]:
         "initial_loss": {"genjax": loss_genjax, "torch": loss_torch},
         "max_abs_logit_difference": agreement,
         "contenders": {name: contenders[name] for name in [*runners, "torch.compile"] if name in contenders},
-        "ratios": paired_ratios(per_round, genjax_names, torch_names),
+        "ratios": paired_ratios(
+            per_round, [name for name in runners if name.startswith("genjax")], torch_names
+        ),
+        "taps_vs_dense": paired_ratios(per_round, genjax_names[:1], [before]) if module is not None else None,
     }
 
 
@@ -453,9 +476,8 @@ def run_masked_layers(args) -> dict[str, Any]:
 
 def dense_masked_conv(x: jax.Array, kernel: jax.Array, mask: jax.Array) -> jax.Array:
     """The previous implementation: a 'SAME' convolution with the whole kernel times its mask."""
-    return jax.lax.conv_general_dilated(
-        x, kernel * mask, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
+    kh, kw = kernel.shape[:2]
+    return dense_conv(x, kernel * mask, ((kh // 2, kh // 2), (kw // 2, kw // 2)))
 
 
 def masked_layers_markdown(result: dict[str, Any]) -> str:
@@ -505,6 +527,8 @@ def markdown(case: str, result: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {r['median']:.2f}x | {r['min']:.2f}x | {r['max']:.2f}x | {r['best_vs_best']:.2f}x |"
         )
+    for name, r in (result.get("taps_vs_dense") or {}).items():
+        lines.append(f"\ntaps speed-up over the dense masked kernels ({name}): median {r['median']:.2f}x")
     params = result["parameters"]
     lines.append(f"\nparameters: genjax {params['genjax']}, torch {params['torch']}")
     if sampling:

@@ -27,6 +27,7 @@ Padding = tuple[tuple[int, int], tuple[int, int]]
 # "im2col": every layer's visible taps as shifted slices, concatenated, and ONE matmul (its gradients
 # are matmuls and slice-adds). "conv": one convolution per tap rectangle (`valid_conv`). Measured
 # on the PixelCNN train step (docs/decisions.md, issue 18), im2col is the faster on XLA:CPU.
+# "dense": the whole masked kernel in one convolution (the layers before issue 18), for reference.
 TAP_FORM = "im2col"
 
 
@@ -192,6 +193,9 @@ def masked_conv(x: Array, kernel: Array, *, mask_type: str, num_groups: int) -> 
     with C > 1 colour groups the centre is one more tap whose `[in, out]` weights are masked.
     """
     kh, kw, in_features, out_features = kernel.shape
+    if TAP_FORM == "dense":
+        mask = pixel_mask((kh, kw), in_features, out_features, num_groups, mask_type=mask_type)
+        return dense_conv(x, kernel * jnp.asarray(mask, kernel.dtype), ((kh // 2,) * 2, (kw // 2,) * 2))
     row, col = kh // 2, kw // 2
     blocks = tap_rows((kh, kw), mask_type, num_groups)
     centre = None
@@ -201,6 +205,16 @@ def masked_conv(x: Array, kernel: Array, *, mask_type: str, num_groups: int) -> 
     if not blocks and centre is None:  # a 1x1 mask A over one group sees nothing
         return jnp.zeros((*x.shape[:-1], out_features), x.dtype)
     return tap_sum(x, kernel, blocks, ((row, row), (col, col)), centre)
+
+
+def dense_conv(x: Array, kernel: Array, padding: Padding) -> Array:
+    """`[B, H, W, in] * [kh, kw, in, out] -> [B, H, W, out]` with the whole kernel: the layers before
+    issue 18 (`TAP_FORM = "dense"`), kept as the reference the tap forms are tested and timed against."""
+    if kernel.shape[:2] == (1, 1):
+        return x @ kernel[0, 0]
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
 
 # --- layers ---------------------------------------------------------------------------------------
@@ -269,4 +283,6 @@ class PaddedConv2D(nn.Module):
         bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
         kernel = kernel.astype(x.dtype)
         padding = tuple(tuple(side) for side in self.padding)
+        if TAP_FORM == "dense":
+            return dense_conv(x, kernel, padding) + bias.astype(x.dtype)
         return tap_sum(x, kernel, [(0, kh, kw)], padding) + bias.astype(x.dtype)
