@@ -260,3 +260,37 @@ def test_torch_conv_transpose2d_weights_load_directly():
     kernel = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)
     params = {"params": {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(layer.bias.detach().numpy())}}
     _close(ConvTranspose(3, (4, 4), strides=(2, 2), padding="SAME").apply(params, x), expected)
+
+
+class _FlaxDownUp(nn.Module):
+    """ConvDownsampler then ConvUpsampler as they were written with flax's nn.Conv / nn.ConvTranspose."""
+
+    @nn.compact
+    def __call__(self, x):
+        for width in (4, 8):
+            x = nn.relu(nn.Conv(width, (3, 3), strides=(2, 2), padding="SAME")(x))
+        for width in (8, 4):
+            x = nn.relu(nn.ConvTranspose(width, (3, 3), strides=(2, 2), padding="SAME")(x))
+        return nn.Conv(1, (3, 3), padding="SAME")(x)
+
+
+class _DownUp(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        from genjax.models.networks.layers import ConvDownsampler, ConvUpsampler
+
+        return ConvUpsampler((8, 4), 1)(ConvDownsampler((4, 8))(x))
+
+
+def test_conv_stacks_keep_the_flax_parameter_tree_and_function():
+    (x,) = _arrays((2, 8, 8, 1))
+    params = _FlaxDownUp().init(jax.random.key(0), x)
+    ours = _DownUp().init(jax.random.key(0), x)["params"]
+    flat = {"ConvDownsampler_0": {}, "ConvUpsampler_0": {}}
+    for name, leaf in params["params"].items():
+        flat["ConvDownsampler_0" if name in ("Conv_0", "Conv_1") else "ConvUpsampler_0"][
+            name.replace("Conv_2", "Conv_0")
+        ] = leaf
+    # Same names and shapes (the init values differ: flax folds the module path into each key).
+    assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, flat)
+    _close(_DownUp().apply({"params": flat}, x), _FlaxDownUp().apply(params, x))
