@@ -20,6 +20,11 @@ JAX's own derivatives) and ``genjax`` (`genjax.models.networks.convolution`); wi
 ``jnp.dot`` runs in the same interleaved rounds: its GFLOP/s is the machine's large-matmul rate.
 GFLOP/s counts 2 x the multiply-adds the layer needs (transposed convolutions: input pixels x
 taps; nearest-x2 + 3x3: the phase form's 2x2 taps per output pixel), x3 with both gradients.
+
+``--train_steps=dcgan_mnist28,vae_conv_digits,...`` times whole conv-family train steps instead:
+K = ``--steps_per_call`` steps per call with ``train.step_loop`` = ``host`` (K jitted calls) and
+``scan`` (one ``lax.scan``), each with the previous convolutions (``convolution.FORM = "lax"``)
+and genjax's, interleaved: does a fused K-step scan still lose to K calls?
 """
 
 from __future__ import annotations
@@ -35,8 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from experiments.benchmarks.timing import interleaved_rounds, load_average, run_header
+from experiments.benchmarks.timing import genjax_runner, interleaved_rounds, load_average, run_header
+from genjax import data as genjax_data
+from genjax import models
 from genjax.models.networks import convolution
+from genjax.optim import make_optimizers
+from genjax.spec import DataSpec
+from genjax.train.step import init_train_state
 
 DN = ("NHWC", "HWIO", "NHWC")
 
@@ -172,6 +182,61 @@ def run_case(case: str, args: argparse.Namespace, matmul) -> dict:
     return result
 
 
+# train-step case -> (config module, variant, random-data shape or None for the config's own data)
+TRAIN_CASES = {
+    "dcgan_mnist28": ("gan", "non_saturating_binarized_mnist", (28, 28, 1)),
+    "vae_conv_digits": ("vae", "digits_conv", None),
+    "glow_digits": ("flow", "glow_digits", None),
+    "realnvp_digits": ("flow", "realnvp_digits", None),
+}
+
+
+def _train_parts(case: str, steps_per_call: int):
+    import importlib
+
+    module, variant, shape = TRAIN_CASES[case]
+    config = importlib.import_module(f"experiments.configs.{module}").get_config(variant)
+    if shape is None:
+        dataset = genjax_data.load_dataset(config.data)
+        batches = genjax_data.train_batches(dataset, config.data, seed=config.seed)
+        pool = np.stack([np.asarray(batches[i]["x"], np.float32) for i in range(steps_per_call)])
+    else:  # binary images, as gan_speed times them
+        dataset = DataSpec(name="random", element_shape=shape, num_levels=2)
+        pool = (
+            np.random.default_rng(0)
+            .random((steps_per_call, config.data.batch_size, *shape))
+            .astype(np.float32)
+        )
+    model = models.build(config, dataset)
+    optimizers = make_optimizers(config, model.players)
+    state = init_train_state(model, optimizers, {"x": pool[0]}, seed=0, ema=False)
+    return config, model, optimizers, state, {"x": pool}
+
+
+def run_train_case(case: str, args: argparse.Namespace) -> dict:
+    config, model, optimizers, state, batches = _train_parts(case, args.steps_per_call)
+    runners = {}
+    for form in ("lax", "genjax"):
+        convolution.FORM = form  # read while the step is traced, inside genjax_runner
+        for loop in ("host", "scan"):
+            config.train.step_loop = loop
+            runners[f"{form}/{loop}"], _ = genjax_runner(model, optimizers, state, config, batches)
+    convolution.FORM = "genjax"
+    per_round = interleaved_rounds(runners, args.rounds, args.steps_per_call)
+    result = {"batch_size": config.data.batch_size, "steps_per_call": args.steps_per_call}
+    for name, seconds in per_round.items():
+        result[name] = {
+            "median_ms": 1e3 * statistics.median(seconds),
+            "rounds_ms": [1e3 * t for t in seconds],
+        }
+    for form in ("lax", "genjax"):
+        paired = [h / s for h, s in zip(per_round[f"{form}/host"], per_round[f"{form}/scan"], strict=True)]
+        result[f"{form}: host time / scan time"] = statistics.median(paired)
+    paired = [a / b for a, b in zip(per_round["lax/host"], per_round["genjax/scan"], strict=True)]
+    result["lax host time / genjax scan time"] = statistics.median(paired)
+    return result
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.benchmarks.conv_speed",
@@ -183,12 +248,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3, help="calls per contender per round")
     parser.add_argument("--scan_length", type=int, default=5, help="steps of the scan program")
     parser.add_argument("--weight_gradients", action="store_true", help="time every weight-gradient form")
+    parser.add_argument("--train_steps", default="", help=f"comma-separated, from {list(TRAIN_CASES)}")
+    parser.add_argument("--steps_per_call", type=int, default=10, help="K of the train-step comparison")
     parser.add_argument("--json", default="/tmp/conv_speed.json", help="where to write the figures")
     args = parser.parse_args(argv)
-    args.cases = args.cases.split(",")
+    args.train_steps = [case for case in args.train_steps.split(",") if case]
+    args.cases = [] if args.train_steps else args.cases.split(",")
     unknown = [case for case in args.cases if case not in CASES]
+    unknown += [case for case in args.train_steps if case not in TRAIN_CASES]
     if unknown:
-        parser.error(f"--cases: unknown {unknown}; allowed: {', '.join(CASES)}")
+        parser.error(f"unknown cases {unknown}; allowed: {', '.join(CASES)} or {', '.join(TRAIN_CASES)}")
     return args
 
 
@@ -208,6 +277,10 @@ def main(argv: list[str]) -> None:
             k: round(v["median_ms"], 2) for k, v in result.items() if isinstance(v, dict) and "median_ms" in v
         }
         print(case, f"matmul {result['matmul_gflops']:.0f} GFLOP/s", json.dumps(summary), flush=True)
+    for case in args.train_steps:
+        result = report["cases"][case] = run_train_case(case, args)
+        summary = {k: round(v["median_ms"], 1) for k, v in result.items() if isinstance(v, dict)}
+        print(case, json.dumps(summary), flush=True)
     report["load_average_after"] = load_average()
     with open(args.json, "w") as handle:
         json.dump(report, handle, indent=2)

@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.networks.convolution import Conv
 from genjax.models.networks.layers import activation
 
 Array = jax.Array
@@ -51,5 +52,5 @@ class Conditioner(nn.Module):
         h = x
         for index, channels in enumerate(self.hidden_sizes):
             kernel = (3, 3) if index == 0 else (1, 1)
-            h = act(nn.Conv(channels, kernel, padding="SAME")(h))
-        return nn.Conv(self.out_features, (3, 3), padding="SAME", kernel_init=nn.initializers.zeros)(h)
+            h = act(Conv(channels, kernel, padding="SAME")(h))
+        return Conv(self.out_features, (3, 3), padding="SAME", kernel_init=nn.initializers.zeros)(h)

@@ -35,6 +35,7 @@ from genjax.models.conditioning import Conditioning
 from genjax.models.gan.minibatch import MinibatchStdDev
 from genjax.models.gan.mlp import LEAKY_SLOPE
 from genjax.models.gan.projection import condition_latents, projection
+from genjax.models.networks.convolution import Conv, ConvTranspose
 
 Array = jax.Array
 
@@ -117,9 +118,9 @@ class DCGANGenerator(nn.Module):
         h = h.reshape(z.shape[0], height // 4, width // 4, 2 * features)
         h = nn.relu(norm(h, "norm_0"))
         conv = dict(kernel_size=(4, 4), strides=(2, 2), padding="SAME")
-        h = nn.ConvTranspose(features, use_bias=not batch_norm, name="upsample", **conv)(h)
+        h = ConvTranspose(features, use_bias=not batch_norm, name="upsample", **conv)(h)
         h = nn.relu(norm(h, "norm_1"))
-        h = nn.ConvTranspose(channels, name="output", **conv)(h)
+        h = ConvTranspose(channels, name="output", **conv)(h)
         return OUTPUTS[self.output](h)
 
 
@@ -147,8 +148,8 @@ class DCGANDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, x: Array, y: Array | None = None) -> Array:
         conv = dict(kernel_size=(4, 4), strides=(2, 2), padding="SAME")
-        h = nn.leaky_relu(nn.Conv(self.features, name="conv_0", **conv)(x), LEAKY_SLOPE)
-        h = nn.Conv(2 * self.features, name="conv_1", **conv)(h)
+        h = nn.leaky_relu(Conv(self.features, name="conv_0", **conv)(x), LEAKY_SLOPE)
+        h = Conv(2 * self.features, name="conv_1", **conv)(h)
         if self.norm == "layer":
             h = nn.LayerNorm(epsilon=NORM_EPSILON, reduction_axes=(1, 2, 3), feature_axes=-1, name="norm")(h)
         h = nn.leaky_relu(h, LEAKY_SLOPE)

@@ -235,6 +235,10 @@ def _weight_gradient_swapped(x: Array, g: Array, strides, pads: Pads, kernel_hw)
     return grad.reshape(ah * sh, aw * sw, channels, g.shape[-1])[:kh, :kw]
 
 
+# "genjax" (the forms above) or "lax": plain lax convolutions with JAX's own derivatives, the previous
+# implementation, read when a program is traced. For benchmarks and tests only (before/after in one run).
+FORM = "genjax"
+
 WEIGHT_GRADIENTS = {"im2col": _weight_gradient_im2col, "swapped": _weight_gradient_swapped}
 WEIGHT_GRADIENT = "im2col"
 
@@ -279,6 +283,8 @@ def conv2d(
     """
     strides = _pair(strides)
     pads = conv_pads(padding, x.shape[1:3], kernel.shape[:2], strides)
+    if FORM == "lax":
+        return _conv_raw(x, kernel, strides, pads)
     return _conv(x, kernel, strides, pads)
 
 
@@ -318,6 +324,8 @@ def conv_transpose(
     """
     strides = _pair(strides)
     pads = conv_transpose_pads(padding, kernel.shape[:2], strides)
+    if FORM == "lax":
+        return lax.conv_transpose(x, kernel, strides, pads, dimension_numbers=_DIMENSIONS)
     out_hw, forward_pads = [], []
     for n, k, s, (low, high) in zip(x.shape[1:3], kernel.shape[:2], strides, pads, strict=True):
         length = (n - 1) * s + 1 + low + high - k + 1
@@ -339,6 +347,10 @@ def upsample_conv(x: Array, kernel: Array, bias: Array | None = None) -> Array:
     with padding 1, as four 2x2 phase convolutions of the small input (depth-to-space after)."""
     if kernel.shape[:2] != (3, 3):
         raise ValueError(f"upsample_conv: expected a 3x3 kernel; got {kernel.shape}")
+    if FORM == "lax":
+        up = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+        y = _conv_raw(up, kernel, (1, 1), ((1, 1), (1, 1)))
+        return y if bias is None else y + bias
     taps = _UPSAMPLE_TAPS.astype(kernel.dtype)
     phases = []
     for r in range(2):

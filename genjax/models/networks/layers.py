@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.errors import ConfigError
+from genjax.models.networks.convolution import Conv, ConvTranspose
 from genjax.models.networks.masked import MaskedConv2D, pixel_mask  # noqa: F401  (re-exported)
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -69,7 +70,7 @@ class ConvDownsampler(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         act = activation(self.activation)
         for width in self.features:
-            x = act(nn.Conv(width, (3, 3), strides=(2, 2), padding="SAME")(x))
+            x = act(Conv(width, (3, 3), strides=(2, 2), padding="SAME")(x))
         return x
 
 
@@ -84,5 +85,5 @@ class ConvUpsampler(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         act = activation(self.activation)
         for width in self.features:
-            x = act(nn.ConvTranspose(width, (3, 3), strides=(2, 2), padding="SAME")(x))
-        return nn.Conv(self.out_channels, (3, 3), padding="SAME")(x)
+            x = act(ConvTranspose(width, (3, 3), strides=(2, 2), padding="SAME")(x))
+        return Conv(self.out_channels, (3, 3), padding="SAME")(x)

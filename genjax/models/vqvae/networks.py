@@ -5,6 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
+from genjax.models.networks.convolution import Conv
 from genjax.models.networks.layers import ConvDownsampler, ConvUpsampler, activation
 
 Array = jax.Array
@@ -33,9 +34,9 @@ class VQVAENetworks(nn.Module):
     def setup(self):
         width = self.conv_features[-1]
         self.encoder_convs = ConvDownsampler(self.conv_features, self.activation)
-        self.encoder_mix = nn.Conv(width, (3, 3), padding="SAME")
-        self.encoder_out = nn.Conv(self.embedding_dim, (1, 1))
-        self.decoder_in = nn.Conv(width, (3, 3), padding="SAME")
+        self.encoder_mix = Conv(width, (3, 3), padding="SAME")
+        self.encoder_out = Conv(self.embedding_dim, (1, 1))
+        self.decoder_in = Conv(width, (3, 3), padding="SAME")
         self.decoder_convs = ConvUpsampler(
             tuple(reversed(self.conv_features)), self.element_shape[-1], self.activation
         )
