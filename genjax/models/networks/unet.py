@@ -62,8 +62,54 @@ def group_count(channels: int, num_groups: int) -> int:
     return max(d for d in range(1, limit + 1) if channels % d == 0)
 
 
-def group_norm(channels: int, num_groups: int, name: str) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=group_count(channels, num_groups), epsilon=EPSILON, name=name)
+def group_norm_nhwc(x: Array, scale: Array, bias: Array, num_groups: int, epsilon: float = EPSILON) -> Array:
+    """x `[B, *spatial, C]`, scale and bias `[C]` -> `[B, *spatial, C]`: flax's ``nn.GroupNorm`` maths.
+
+    Statistics per example and group over the spatial positions and the group's C / G channels, in
+    float32 with the one-pass variance max(E[x^2] - E[x]^2, 0) as flax computes them; then
+    (x - mean) * rsqrt(var + epsilon) * scale + bias, returned in the dtype of x, scale and bias
+    combined (flax's). Written for XLA:CPU: flax reshapes to `[B, *spatial, G, C/G]` and reduces
+    over every axis but B and G, which jax 0.10.2 hands to one YNN reduction per statistic at about
+    3x this function's cost (0.9-2.0 ms against 0.35-0.6 ms on `[64, 8, 8, 32]`, docs/decisions.md).
+    Here the spatial sums come first with C kept minor (`[B, C]`, a contiguous vector reduction),
+    and the groups are summed on those few numbers.
+    """
+    batch, channels = x.shape[0], x.shape[-1]
+    group_size = channels // num_groups
+    spatial_axes = tuple(range(1, x.ndim - 1))
+    count = math.prod(x.shape[1:-1]) * group_size
+    x32 = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    sums = jnp.sum(x32, axis=spatial_axes).reshape(batch, num_groups, group_size).sum(-1)
+    sums_sq = jnp.sum(x32 * x32, axis=spatial_axes).reshape(batch, num_groups, group_size).sum(-1)
+    mean = sums / count
+    var = jnp.maximum(sums_sq / count - mean * mean, 0.0)
+    # Back to one value per channel, `[B, 1.., C]`, broadcast over the spatial positions.
+    per_channel = (batch,) + (1,) * len(spatial_axes) + (channels,)
+    mean_c = jnp.repeat(mean, group_size, axis=1).reshape(per_channel)
+    mul = jnp.repeat(jax.lax.rsqrt(var + epsilon), group_size, axis=1).reshape(per_channel) * scale
+    y = (x32 - mean_c) * mul + bias
+    return y.astype(jnp.result_type(x, scale, bias))
+
+
+class GroupNorm(nn.Module):
+    """`[B, *spatial, C] -> [B, *spatial, C]`: a parameter-compatible ``nn.GroupNorm(num_groups, epsilon)``
+    (parameters "scale" `[C]` ones and "bias" `[C]` zeros, float32) computed by `group_norm_nhwc`."""
+
+    num_groups: int
+    epsilon: float = EPSILON
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        channels = x.shape[-1]
+        if channels % self.num_groups:
+            raise ValueError(f"GroupNorm: {self.num_groups} groups do not divide {channels} channels")
+        scale = self.param("scale", nn.initializers.ones, (channels,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (channels,), jnp.float32)
+        return group_norm_nhwc(x, scale, bias, self.num_groups, self.epsilon)
+
+
+def group_norm(channels: int, num_groups: int, name: str) -> GroupNorm:
+    return GroupNorm(num_groups=group_count(channels, num_groups), epsilon=EPSILON, name=name)
 
 
 def conv3x3(features: int, name: str, *, strides: int = 1, zero: bool = False) -> nn.Conv:
