@@ -41,6 +41,7 @@ import jax.numpy as jnp
 
 from genjax.models.conditioning import Conditioning
 from genjax.models.networks.conditioning import ConditionEmbedding
+from genjax.models.networks.convolution import Conv, UpsampleConv
 from genjax.models.networks.embeddings import sinusoidal_embedding
 from genjax.models.precision import compute_dtype_of
 
@@ -112,8 +113,9 @@ def group_norm(channels: int, num_groups: int, name: str) -> GroupNorm:
     return GroupNorm(num_groups=group_count(channels, num_groups), epsilon=EPSILON, name=name)
 
 
-def conv3x3(features: int, name: str, *, strides: int = 1, zero: bool = False) -> nn.Conv:
-    return nn.Conv(
+def conv3x3(features: int, name: str, *, strides: int = 1, zero: bool = False) -> Conv:
+    """A 3x3 convolution, padding 1: `Conv`, whose gradients stay NHWC/HWIO (fast inside lax.scan)."""
+    return Conv(
         features,
         (3, 3),
         strides=(strides, strides),
@@ -121,6 +123,12 @@ def conv3x3(features: int, name: str, *, strides: int = 1, zero: bool = False) -
         kernel_init=zero_init if zero else default_init,
         name=name,
     )
+
+
+def upsample_conv3x3(h: Array, name: str) -> Array:
+    """`[B, H, W, C] -> [B, 2H, 2W, C]`: nearest-neighbour x2 then a 3x3 convolution (parameters of
+    that `nn.Conv`), as four 2x2 phase convolutions of the small map (`UpsampleConv`)."""
+    return UpsampleConv(h.shape[-1], kernel_init=default_init, name=name)(h)
 
 
 class ResBlock(nn.Module):
@@ -141,7 +149,7 @@ class ResBlock(nn.Module):
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         h = conv3x3(out, "conv_1", zero=True)(h)
         if x.shape[-1] != out:  # a 1x1 projection only where the widths differ
-            x = nn.Conv(out, (1, 1), kernel_init=default_init, name="skip")(x)
+            x = Conv(out, (1, 1), kernel_init=default_init, name="skip")(x)
         return x + h
 
 
@@ -243,8 +251,7 @@ class UNet(nn.Module):
                 h = res(h, self.channels * mults[level], f"up_{level}_res_{index}")
                 h = maybe_attend(h, f"up_{level}_attn_{index}")
             if level > 0:
-                h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)  # nearest-neighbour x2
-                h = conv3x3(h.shape[-1], f"up_{level}_upsample")(h)
+                h = upsample_conv3x3(h, f"up_{level}_upsample")
 
         h = nn.silu(group_norm(h.shape[-1], groups, "norm_out")(h))
         return conv3x3(self.out_channels or x.shape[-1], "conv_out", zero=True)(h)

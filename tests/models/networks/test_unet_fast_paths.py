@@ -1,6 +1,7 @@
 """The U-Net's GroupNorm (`unet.group_norm_nhwc`, written for XLA:CPU speed) against flax's ``nn.GroupNorm``:
 same parameters, same outputs and gradients at the shapes the U-Nets use, same dtypes under mixed
-precision, and the whole U-Net equal to the previous implementation (flax's GroupNorm in every block)."""
+precision; and the whole U-Net (GroupNorm, convolution.Conv / UpsampleConv) equal to the previous
+implementation (flax's GroupNorm and nn.Conv, the upsampling as repeat + conv)."""
 
 import flax.linen as nn
 import jax
@@ -84,26 +85,62 @@ def test_mixed_precision_dtype_and_values_equal_flax(params_dtype):
     np.testing.assert_allclose(np.float32(ours), np.float32(theirs), rtol=1e-2, atol=1e-2)
 
 
-def test_unet_equals_the_flax_groupnorm_unet(monkeypatch):
-    """The whole U-Net (digits-like, small) with the new norm equals the previous one: same parameter
-    tree (names, shapes, dtypes) and outputs within float32 tolerance on perturbed parameters."""
-    model = UNet(channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,))
-    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
-    cond = jnp.asarray([3.0, 700.0])
-    # Random parameters of the model's shapes (no init run: compiling init costs more than the test).
-    shapes = jax.eval_shape(model.init, jax.random.key(0), x, cond)
-    rng = np.random.default_rng(2)
-    params = jax.tree.map(lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype), shapes)
-    ours = jax.jit(model.apply)(params, x, cond)
+def previous_implementation(monkeypatch) -> None:
+    """Patches the U-Net back to its previous layers: flax's GroupNorm and nn.Conv, the upsampling as
+    repeat + conv."""
 
     def flax_group_norm(channels, num_groups, name):
         return nn.GroupNorm(num_groups=group_count(channels, num_groups), epsilon=EPSILON, name=name)
 
+    def flax_conv3x3(features, name, *, strides=1, zero=False):
+        init = unet_lib.zero_init if zero else unet_lib.default_init
+        return nn.Conv(features, (3, 3), (strides, strides), ((1, 1), (1, 1)), kernel_init=init, name=name)
+
+    def repeat_then_conv(h, name):
+        return flax_conv3x3(h.shape[-1], name)(jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
+
     monkeypatch.setattr(unet_lib, "group_norm", flax_group_norm)
+    monkeypatch.setattr(unet_lib, "conv3x3", flax_conv3x3)
+    monkeypatch.setattr(unet_lib, "upsample_conv3x3", repeat_then_conv)
+    monkeypatch.setattr(unet_lib, "Conv", nn.Conv)  # the 1x1 skips
+
+
+def small_unet_case():
+    """A digits-like U-Net (8 channels), its input, and random parameters of its shapes (no init run:
+    compiling init costs more than the test)."""
+    model = UNet(channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,))
+    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
+    cond = jnp.asarray([3.0, 700.0])
+    shapes = jax.eval_shape(model.init, jax.random.key(0), x, cond)
+    rng = np.random.default_rng(2)
+    params = jax.tree.map(lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype), shapes)
+    return model, x, cond, shapes, params
+
+
+def test_unet_equals_the_previous_implementation(monkeypatch):
+    """Same parameter tree (names, shapes, dtypes) and outputs within float32 tolerance."""
+    model, x, cond, shapes, params = small_unet_case()
+    ours = jax.jit(model.apply)(params, x, cond)
+    previous_implementation(monkeypatch)
     reference_shapes = jax.eval_shape(model.init, jax.random.key(0), x, cond)
     assert jax.tree.map(lambda a: (a.shape, a.dtype), reference_shapes) == jax.tree.map(
         lambda a: (a.shape, a.dtype), shapes
     )
     theirs = jax.jit(model.apply)(params, x, cond)
-    assert float(jnp.max(jnp.abs(theirs))) > 0.1  # the output layer is perturbed: a real comparison
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert float(jnp.max(jnp.abs(theirs))) > 0.1  # random output layer: a real comparison
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(theirs))))
+
+
+@pytest.mark.slow  # ~20 s of compiling the two backward passes
+def test_unet_parameter_gradients_equal_the_previous_implementation(monkeypatch):
+    model, x, cond, _, params = small_unet_case()
+    weights = jnp.asarray(np.random.default_rng(3).standard_normal((2, 8, 8, 1)), jnp.float32)
+
+    def grad():
+        return jax.jit(jax.grad(lambda p: jnp.sum(weights * model.apply(p, x, cond))))(params)
+
+    ours = grad()
+    previous_implementation(monkeypatch)
+    theirs = grad()
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(float(jnp.max(jnp.abs(b))), 1.0))
