@@ -90,7 +90,7 @@ def test_conv2d_equals_lax(size, c_in, c_out, k, s, padding):
     )
 
 
-@pytest.mark.parametrize("size, c_in, c_out, k, s, padding", [CONVS[1], CONVS[2]])
+@pytest.mark.parametrize("size, c_in, c_out, k, s, padding", [CONVS[1], CONVS[2], CONVS[4]])
 def test_every_weight_gradient_form_equals_lax(monkeypatch, size, c_in, c_out, k, s, padding):
     x, kernel = _arrays((2, size, size, c_in), (k, k, c_in, c_out))
     for form in convolution.WEIGHT_GRADIENTS:
