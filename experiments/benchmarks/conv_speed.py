@@ -188,6 +188,8 @@ TRAIN_CASES = {
     "vae_conv_digits": ("vae", "digits_conv", None),
     "glow_digits": ("flow", "glow_digits", None),
     "realnvp_digits": ("flow", "realnvp_digits", None),
+    "pixelcnn_digits": ("autoregressive", "pixelcnn_digits", None),
+    "ddpm_unet_digits": ("ddpm", "linear_digits", None),
 }
 
 
