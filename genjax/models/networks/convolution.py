@@ -9,8 +9,9 @@ Three functions and three thin flax modules:
   fused K-step train step, a sampler chain) those run about ten times slower, and ``lhs_dilation``
   convolutions are 4-8x slower than the equivalent sub-pixel convolutions even outside loops.
 * `conv_transpose`: ``flax.linen.ConvTranspose`` (``transpose_kernel=False``) computed as s*s
-  stride-1 phase convolutions of the small input (one convolution to s*s*C_out channels with a
-  kernel assembled from the taps each phase uses), then depth-to-space.
+  stride-1 phase convolutions of the small input (each with the taps its output phase reads), then
+  depth-to-space. Its own ``custom_jvp``: it is the adjoint of a strided convolution C, so its
+  input gradient is C (a native strided NHWC/HWIO convolution) and its kernel gradient C's.
 * `upsample_conv`: nearest-neighbour x2 upsampling then a 3x3 stride-1 convolution with padding 1,
   as four 2x2 phase convolutions of the small input whose kernels sum the 3x3 taps that read the
   same input pixel: 2.25x fewer FLOPs and no 4x-size intermediate.
@@ -19,7 +20,8 @@ How the derivatives are arranged. A ``custom_vjp`` would break forward mode (``j
 ``jacfwd``, ``linearize``), which the flow Jacobian tests, the score-matching losses and the
 contractive penalty use, so `conv2d` is a ``custom_jvp`` instead. Its tangent is
 ``T_x(dx) + T_k(dk)``, where ``T_x`` and ``T_k`` are built by ``jax.linear_transpose`` from the two
-fast backward functions (`_input_gradient`: a phase transposed convolution; `_weight_gradient`).
+fast backward functions (`_input_gradient`: a phase transposed convolution; `_weight_gradient`:
+a batch/channel-swapped NHWC convolution for stride 1, im2col and one matmul for strided layers).
 Reverse mode transposes the tangent again, and the transpose of a transpose is the original
 program: ``jax.grad`` runs exactly the fast NHWC/HWIO backward functions. Forward mode, ``vmap``
 and higher orders (WGAN-GP and R1 differentiate a gradient) need nothing special: every piece is
