@@ -9,14 +9,16 @@ dispatch per call instead of one per step.
 
 ``train.step_loop`` picks how the K steps of a call run: ``scan`` (one jitted
 ``lax.scan``), ``host`` (K calls of one jitted step from Python) or ``auto``
-(the default): ``host`` on the CPU backend when the family declares
-``GenerativeModel.convolutional`` (each family sets it from its architecture;
-tests/models/test_convolutional_flag.py checks it against the loss's program),
-else ``scan``. Why: XLA:CPU runs convolutions inside a while
-loop (a scan's body) about ten times slower than the same convolutions in
-straight-line code (measured on Glow and RealNVP: 14 ms vs 136 ms per
-step), and a conv step is long enough that one dispatch per step costs
-nothing. Both give the same per-step maths.
+(the default): ``scan``. Until issue 18 ``auto`` chose ``host`` for families
+declaring ``GenerativeModel.convolutional`` on CPU, because XLA:CPU ran JAX's
+derivative convolutions (swapped dimension numbers) about ten times slower
+inside a scan's body. The conv families now run
+`genjax.models.networks.convolution` (and the masked taps' matmuls), whose
+derivative programs are NHWC/HWIO, and a K=10 scan is as fast as K calls or
+faster (host ms / scan ms: DCGAN 28x28 333/331, VAE conv 33/35, Glow 43/33,
+RealNVP 258/213, PixelCNN 89/90, DDPM U-Net 293/263; BENCHMARKS.md
+"Convolution throughput against the matmul rate"). ``host`` stays for a model
+whose own layers call lax's convolutions. Both give the same per-step maths.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def make_train_step(
     if loop not in STEP_LOOPS:
         raise ConfigError(f"train.step_loop: got {loop!r}; allowed: {', '.join(STEP_LOOPS)}")
     if loop == "auto":
-        loop = "host" if jax.default_backend() == "cpu" and model.convolutional else "scan"
+        loop = "scan"
     return TrainStep(scanned, one_step, loop)
 
 
