@@ -35,6 +35,8 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "genjax.models.kde",
     "genjax.models.vqvae",
     "genjax.models.conditioning",
+    "genjax.models.networks.convolution",
+    "genjax.models.networks.masked",
     "genjax.data",
     "genjax.train",
     "genjax.train.conditional_quality",
