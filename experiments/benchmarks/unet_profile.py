@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import glob
+import os
+import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -32,6 +36,10 @@ import numpy as np
 
 from experiments.benchmarks.timing import load_average, run_header
 from genjax.models.networks import unet as unet_lib
+from genjax.models.networks.convolution import Conv, UpsampleConv
+
+NORMS = (nn.GroupNorm, unet_lib.GroupNorm)
+CONVS = (nn.Conv, Conv, UpsampleConv)
 
 DIGITS = dict(channels=32, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,))
 IMAGE = (8, 8, 1)
@@ -48,6 +56,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=20, help="calls per timed round")
     parser.add_argument("--torch_threads", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="batch 4, 1 round, 2 calls")
+    parser.add_argument(
+        "--previous",
+        action="store_true",
+        help="profile the previous layers (flax GroupNorm, nn.Conv, repeat)",
+    )
     parser.add_argument("--json", default="/tmp/unet_profile.json")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -62,7 +75,7 @@ def leaf_calls(model: nn.Module, params, x, cond) -> list[tuple[str, nn.Module, 
     def interceptor(next_fun, args, kwargs, context):
         module = context.module
         if context.method_name == "__call__" and isinstance(
-            module, (nn.GroupNorm, nn.Conv, nn.Dense, unet_lib.AttnBlock)
+            module, (*NORMS, *CONVS, nn.Dense, unet_lib.AttnBlock)
         ):
             # Layers inside an attention block are timed as part of the block.
             if not any(isinstance(p, unet_lib.AttnBlock) for p in parents(module)):
@@ -83,7 +96,7 @@ def parents(module: nn.Module):
 
 def kind_of(path: str, module: nn.Module, shape: tuple[int, ...]) -> str:
     """A row label: layer kind, widths and resolution."""
-    if isinstance(module, nn.GroupNorm):
+    if isinstance(module, NORMS):
         return f"GroupNorm({module.num_groups}) + SiLU @ {shape[1]}x{shape[2]}x{shape[3]}"
     if isinstance(module, unet_lib.AttnBlock):
         return f"attention block @ {shape[1]}x{shape[2]}x{shape[3]}"
@@ -91,8 +104,10 @@ def kind_of(path: str, module: nn.Module, shape: tuple[int, ...]) -> str:
         return f"Dense {shape[-1]}->{module.features}" + (" (temb)" if len(shape) == 2 else "")
     size, ksize, stride = f"{shape[1]}x{shape[2]}", module.kernel_size[0], module.strides
     stride = stride[0] if isinstance(stride, tuple) else (stride or 1)
-    if path.endswith("_upsample"):
-        return f"nearest x2 + conv3x3 {shape[3]}->{module.features} @ {shape[1] // 2}->{size}"
+    if isinstance(module, UpsampleConv):  # reads the small map
+        return f"nearest x2 + conv3x3 {shape[3]}->{module.features} @ {size}->{2 * shape[1]}x{2 * shape[2]}"
+    if path.endswith("_upsample"):  # nn.Conv after jnp.repeat: reads the large map
+        return f"nearest x2 + conv3x3 {shape[3]}->{module.features} @ {shape[1] // 2}x{shape[2] // 2}->{size}"
     if stride == 2:
         return f"conv3x3 stride 2 {shape[3]}->{module.features} @ {size}"
     return f"conv{ksize}x{ksize} {shape[3]}->{module.features} @ {size}"
@@ -100,19 +115,35 @@ def kind_of(path: str, module: nn.Module, shape: tuple[int, ...]) -> str:
 
 def genjax_layer(path: str, module: nn.Module, shape, key) -> Callable[[], object]:
     """A zero-argument call of the layer alone, jitted, on a random input of the network's shape."""
-    x = jax.random.normal(
-        key, (shape[0], shape[1] // 2, shape[2] // 2, shape[3]) if path.endswith("_upsample") else shape
-    )
-    params = module.init(key, x if not path.endswith("_upsample") else jnp.zeros(shape))
+    repeat_first = path.endswith("_upsample") and not isinstance(module, UpsampleConv)
+    x = jax.random.normal(key, (shape[0], shape[1] // 2, shape[2] // 2, shape[3]) if repeat_first else shape)
+    params = module.init(key, jnp.zeros(shape))
 
     def forward(p, x):
-        if path.endswith("_upsample"):
+        if repeat_first:  # the previous upsampling: jnp.repeat, then the layer
             x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
         y = module.apply(p, x)
-        return nn.silu(y) if isinstance(module, nn.GroupNorm) else y
+        return nn.silu(y) if isinstance(module, NORMS) else y
 
     jitted = jax.jit(forward)
     return lambda: jax.block_until_ready(jitted(params, x))
+
+
+def use_previous_implementation() -> None:
+    """Puts the U-Net's previous layers back (flax GroupNorm and nn.Conv, upsampling as repeat + conv)."""
+
+    def flax_conv3x3(features, name, *, strides=1, zero=False):
+        init = unet_lib.zero_init if zero else unet_lib.default_init
+        return nn.Conv(features, (3, 3), (strides, strides), ((1, 1), (1, 1)), kernel_init=init, name=name)
+
+    unet_lib.group_norm = lambda c, g, name: nn.GroupNorm(
+        num_groups=unet_lib.group_count(c, g), epsilon=unet_lib.EPSILON, name=name
+    )
+    unet_lib.conv3x3 = flax_conv3x3
+    unet_lib.upsample_conv3x3 = lambda h, name: flax_conv3x3(h.shape[-1], name)(
+        jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
+    )
+    unet_lib.Conv = nn.Conv
 
 
 def torch_layer(path: str, module: nn.Module, shape) -> Callable[[], object]:
@@ -125,7 +156,7 @@ def torch_layer(path: str, module: nn.Module, shape) -> Callable[[], object]:
     def nchw(s):
         return torch.randn(s[0], s[3], s[1], s[2])
 
-    if isinstance(module, nn.GroupNorm):
+    if isinstance(module, NORMS):
         layer, x = torch.nn.GroupNorm(module.num_groups, shape[-1], eps=module.epsilon), nchw(shape)
 
         def call():
@@ -145,7 +176,12 @@ def torch_layer(path: str, module: nn.Module, shape) -> Callable[[], object]:
         k = module.kernel_size[0]
         layer = torch.nn.Conv2d(shape[3], module.features, k, stride=stride, padding=k // 2)
         if path.endswith("_upsample"):
-            x = nchw((shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+            small = (
+                shape
+                if isinstance(module, UpsampleConv)
+                else (shape[0], shape[1] // 2, shape[2] // 2, shape[3])
+            )
+            x = nchw(small)
 
             def call():
                 return layer(F.interpolate(x, scale_factor=2, mode="nearest"))
@@ -214,6 +250,51 @@ def ablated_forward(batch: int, ablation: str) -> Callable[[], object]:
     return lambda: jax.block_until_ready(jitted(params, x, cond))
 
 
+def layer_kind(op_name: str) -> str:
+    """The U-Net part an HLO op belongs to, from its metadata op_name (the flax module path)."""
+    for kind, pattern in (
+        ("GroupNorm statistics + normalisation", r"norm"),
+        ("attention", r"attn"),
+        ("time embedding", r"temb"),
+        ("nearest x2 + conv (upsample)", r"upsample"),
+        ("strided conv (downsample)", r"downsample"),
+        ("1x1 skip conv", r"/skip/"),
+        ("3x3 convs", r"conv"),
+        ("concatenations", r"concatenate"),
+    ):
+        if re.search(pattern, op_name):
+            return kind
+    return "SiLU, adds, other elementwise"
+
+
+def in_context_profile(apply, params, x, cond, calls: int) -> dict[str, float]:
+    """ms per forward that XLA:CPU's thunks spend in each U-Net part, from a jax.profiler trace (needs
+    ``--xla_cpu_enable_xprof_traceme=true``). Thunks on both threads are summed, so the total exceeds
+    the wall time when two run at once."""
+    from jax.profiler import ProfileData
+
+    compiled = jax.jit(apply).lower(params, x, cond).compile()
+    op_names = {}
+    for line in compiled.as_text().splitlines():
+        if found := re.match(r'\s*(?:ROOT )?%([\w.\-]+) = .*?op_name="([^"]*)"', line):
+            op_names.setdefault(found.group(1), found.group(2))
+    for _ in range(3):
+        jax.block_until_ready(compiled(params, x, cond))
+    with tempfile.TemporaryDirectory() as trace_dir:
+        with jax.profiler.trace(trace_dir):
+            for _ in range(calls):
+                jax.block_until_ready(compiled(params, x, cond))
+        (path,) = glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)
+        profile = ProfileData.from_file(path)
+    totals = collections.Counter()
+    for plane in profile.planes:
+        for line in plane.lines:
+            for event in line.events:
+                if event.name in op_names:
+                    totals[layer_kind(op_names[event.name])] += event.duration_ns / 1e6 / calls
+    return dict(totals.most_common())
+
+
 def run_profile(args) -> dict:
     import torch
 
@@ -264,8 +345,11 @@ def run_profile(args) -> dict:
         args.calls,
     )
     print({k: round(v, 3) for k, v in whole.items()})
+    in_context = in_context_profile(model.apply, params, x, cond, args.calls)
+    print("in context (thunk ms per forward):", {k: round(v, 2) for k, v in in_context.items()})
     return {
         "network": "ddpm.py:linear_digits U-Net",
+        "implementation": "previous (flax GroupNorm, nn.Conv, repeat + conv)" if args.previous else "current",
         "params": int(sum(a.size for a in jax.tree.leaves(params))),
         "batch": args.batch,
         "unit": "ms per call, 10th percentile of individually timed calls in interleaved rounds",
@@ -276,6 +360,7 @@ def run_profile(args) -> dict:
             for side in ("genjax", "torch")
         },
         "whole_forward_ms": whole,
+        "in_context_thunk_ms": in_context,
     }
 
 
@@ -283,6 +368,12 @@ def main(argv: list[str]) -> None:
     import json
 
     args = parse_args(argv)
+    if args.previous:
+        use_previous_implementation()
+    # Per-thunk trace events for the in-context profile; XLA reads XLA_FLAGS when the backend starts.
+    os.environ["XLA_FLAGS"] = " ".join(
+        [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_enable_xprof_traceme=true"]
+    )
     report = {**run_header("unet_profile", "experiments.benchmarks.unet_profile", argv)}
     report["load_average_before"] = load_average()
     report["profile"] = run_profile(args)
