@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from genjax.models.autoregressive.gated_pixelcnn import GatedPixelCNN
+from genjax.models.autoregressive.pixelcnn import PixelCNN
 from genjax.models.networks import masked
 from genjax.models.networks.masked import MaskedConv2D, PaddedConv2D, masked_conv, pixel_mask
 
@@ -95,3 +97,31 @@ def test_padded_conv_is_flax_conv_with_the_same_parameters(tap_form, kernel_size
         vjp(cotangent),
         flax_vjp(cotangent),
     )
+
+
+@pytest.mark.slow  # four model compilations; not timed on a quiet machine
+def test_pixelcnns_equal_their_dense_masked_versions_in_value_and_gradients(monkeypatch):
+    """Whole models, 3 colour groups, a class-conditional Gated PixelCNN: taps against whole kernels."""
+    x = jnp.asarray((np.random.default_rng(3).random((2, 7, 7, 3)) < 0.4).astype(np.float32))
+    label = jnp.array([0, 2])
+    models = [
+        (PixelCNN(2, features=6, num_blocks=1, first_kernel=5, output_features=6), (x,)),
+        (
+            GatedPixelCNN(2, features=6, num_layers=2, first_kernel=5, output_features=6, num_classes=3),
+            (x, label),
+        ),
+    ]
+    for module, args in models:
+        params = module.init(jax.random.key(0), *args)
+        params = jax.tree.map(lambda leaf: leaf + 0.1, params)  # nonzero biases
+
+        def value_and_grad(params, module=module, args=args):
+            out, vjp = jax.vjp(lambda p: module.apply(p, *args), params)
+            return out, vjp(jnp.cos(out))[0]
+
+        out, grads = jax.jit(value_and_grad)(params)
+        monkeypatch.setattr(masked, "TAP_FORM", "dense")  # the layers before issue 18
+        want_out, want_grads = jax.jit(value_and_grad)(params)
+        monkeypatch.setattr(masked, "TAP_FORM", "im2col")
+        np.testing.assert_allclose(out, want_out, rtol=1e-5, atol=1e-5)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4), grads, want_grads)
