@@ -365,9 +365,13 @@ def run_training(case: str, args) -> dict[str, Any]:
         runners[name], _ = genjax_runner(model, optimizers, state, config, {"x": pool[:steps]})
     before = "genjax K=1 dense masks (before)"
     if module is not None:  # the same step with the whole masked kernels (the layers before issue 18)
+        # As the loop ran it before issue 18: one jitted call per step (step_loop=host), since
+        # lax's own gradient convolutions are ~10x slower inside a scan body on XLA:CPU.
+        before_config = config.copy_and_resolve_references()
+        before_config.train.step_loop = "host"
         previous, masked.TAP_FORM = masked.TAP_FORM, "dense"
         try:
-            runners[before], _ = genjax_runner(model, optimizers, state, config, {"x": pool[:1]})
+            runners[before], _ = genjax_runner(model, optimizers, state, before_config, {"x": pool[:1]})
         finally:
             masked.TAP_FORM = previous
     for name, fused in (("torch eager", False), ("torch eager fused-Adam", True)):

@@ -54,10 +54,11 @@ class GenerativeModel:
         them): EMA codebooks, running code statistics, a KDE's kernel centres. It
         may also re-initialise rows of a player's parameters (dead-code restarts).
         Its scalar metrics join the step's metrics under their own names.
-      convolutional: the networks run convolutions; on the CPU backend the loop then
-        steps from the host (XLA:CPU runs convolutions inside a while loop ~10x slower).
-        Each family declares it from its architecture; a test checks it against the
-        loss's jaxpr.
+      convolutional: the losses run XLA convolution ops (``conv_general_dilated``);
+        layers built from shifted slices and matmuls (the masked PixelCNN layers,
+        WaveNet) do not count. A record of the program, checked against the loss's
+        jaxpr by a test; the train step no longer reads it: since issue 18 every
+        family's K steps run in one ``lax.scan`` (docs/decisions.md).
       conditioning: a conditional model p(x | y) (``model.conditional``): what y is (a
         `genjax.models.conditioning.Conditioning`); None for p(x). Its losses, ``log_prob``
         and ``eval_metrics`` read y from the batch.

@@ -49,6 +49,7 @@ from genjax.models.autoregressive.networks import (
     validate,
 )
 from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
+from genjax.models.networks import masked
 from genjax.models.networks.made import ensemble_log_prob
 from genjax.spec import DataSpec
 
@@ -238,7 +239,8 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         log_prob=model_log_prob,
         element_shape=element_shape,
         eval_metrics=eval_metrics if (network.num_masks > 1 or tokens) else None,
-        convolutional=m.architecture in CONVOLUTIONAL,
+        # The masked layers' default tap form is shifted slices and matmuls (no XLA convolution).
+        convolutional=m.architecture in CONVOLUTIONAL and masked.TAP_FORM != "im2col",
         conditioning=conditioning,
     )
 
