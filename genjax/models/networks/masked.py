@@ -146,14 +146,7 @@ def tap_sum(
     height, width = x.shape[1:3]
     inputs, weights = ([x], [centre]) if centre is not None else ([], [])
     if blocks:
-        # Rows below the last block and columns right of the widest one are never read: pad less.
-        last_row = max(bottom for _, bottom, _ in blocks)
-        widest = max(cols for _, _, cols in blocks)
-        pads = (
-            (pad_top, max(0, pad_bottom - (kh - last_row))),
-            (pad_left, max(0, pad_right - (kw - widest))),
-        )
-        padded = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+        padded = _pad_for_blocks(x, (kh, kw), blocks, padding)
     for top, bottom, cols in blocks:
         for row in range(top, bottom):
             inputs += [padded[:, row : row + height, col : col + width] for col in range(cols)]
@@ -162,22 +155,29 @@ def tap_sum(
     return pixel_matmul(patches, weights[0] if len(weights) == 1 else jnp.concatenate(weights))
 
 
+def _pad_for_blocks(
+    x: Array, kernel_hw: tuple[int, int], blocks: list[tuple[int, int, int]], padding: Padding
+) -> Array:
+    """`x` padded for the tap rectangles ``blocks`` of a size-keeping ``padding``.
+
+    Rows below the last block and columns right of the widest one are never read: pad less.
+    """
+    (pad_top, pad_bottom), (pad_left, pad_right) = padding
+    kh, kw = kernel_hw
+    last_row = max(bottom for _, bottom, _ in blocks)
+    widest = max(cols for _, _, cols in blocks)
+    pads = ((pad_top, max(0, pad_bottom - (kh - last_row))), (pad_left, max(0, pad_right - (kw - widest))))
+    return jnp.pad(x, ((0, 0), *pads, (0, 0)))
+
+
 def _conv_taps(
     x: Array, kernel: Array, blocks: list[tuple[int, int, int]], padding: Padding, centre: Array | None
 ) -> Array:
     """`tap_sum` in NHWC as one `valid_conv` per tap rectangle (the "conv" form)."""
     height, width = x.shape[1:3]
-    (pad_top, pad_bottom), (pad_left, pad_right) = padding
-    kh, kw = kernel.shape[:2]
     out = None if centre is None else pixel_matmul(x, centre)
     if blocks:
-        last_row = max(bottom for _, bottom, _ in blocks)
-        widest = max(cols for _, _, cols in blocks)
-        pads = (
-            (pad_top, max(0, pad_bottom - (kh - last_row))),
-            (pad_left, max(0, pad_right - (kw - widest))),
-        )
-        padded = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+        padded = _pad_for_blocks(x, kernel.shape[:2], blocks, padding)
     for top, bottom, cols in blocks:
         window = padded[:, top : top + height + bottom - top - 1, : width + cols - 1]
         term = valid_conv(window, kernel[top:bottom, :cols])
