@@ -1,8 +1,9 @@
-"""Normalizing flows: NICE, RealNVP, Glow, MAF, IAF, planar and radial.
+"""Normalizing flows: NICE, RealNVP, Glow, MAF, IAF, neural spline flows, planar and radial.
 
 Variants are ``<architecture>_<data>`` (plus ``smoke``):
 
-* architectures: nice, realnvp, glow, maf, iaf, planar, radial;
+* architectures: nice, realnvp, glow, maf, iaf, nsf_coupling, nsf_autoregressive
+  (rational-quadratic neural spline flows, Durkan et al. 2019), planar, radial;
 * data: the eight toy2d densities (8gaussians, 25gaussians, ring, two_moons,
   checkerboard, swiss_roll, pinwheel, circles); ``digits`` (scikit-learn's 8x8
   digits, 17 levels, dequantized); ``binarized_mnist`` (the shared 28x28 file,
@@ -13,6 +14,10 @@ Examples::
 
     python -m experiments.train --config=experiments/configs/flow.py:realnvp_8gaussians --workdir=/tmp/rnvp
     python -m experiments.train --config=experiments/configs/flow.py:glow_digits --workdir=/tmp/glow
+    python -m experiments.train --config=experiments/configs/flow.py:nsf_coupling_checkerboard \
+        --workdir=/tmp/nsf
+    python -m experiments.train --config=experiments/configs/flow.py:nsf_autoregressive_digits \
+        --workdir=/tmp/nsfa
     python -m experiments.sample --workdir=/tmp/glow --temperature=0.7
 
 and the tiny local variant the tests run::
@@ -41,10 +46,21 @@ import ml_collections
 
 from experiments.configs.common import TOY2D, adam, base_config, shared_data_path, split_variant
 
-ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
+ARCHITECTURES = (
+    "nice",
+    "realnvp",
+    "glow",
+    "maf",
+    "iaf",
+    "nsf_coupling",
+    "nsf_autoregressive",
+    "planar",
+    "radial",
+)
+SPLINES = ("nsf_coupling", "nsf_autoregressive")
 IMAGES = ("digits", "binarized_mnist", "tfds_mnist", "tfds_cifar10")
 # Conditional variants: architectures with a conditioner network, data with labels.
-CONDITIONAL_ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf")
+CONDITIONAL_ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "nsf_coupling", "nsf_autoregressive")
 LABELLED_DATA = ("8gaussians", "25gaussians", "ring", "digits")
 CONDITIONAL_VARIANTS = (
     "smoke_conditional",
@@ -66,6 +82,9 @@ _TOY2D_SIZES = {
     "glow": (16, (64, 64)),
     "maf": (16, (64, 64)),
     "iaf": (16, (64, 64)),
+    # A spline layer bends a coordinate in K pieces, so far fewer layers are needed.
+    "nsf_coupling": (8, (64, 64)),
+    "nsf_autoregressive": (8, (64, 64)),
     "planar": (32, ()),
     "radial": (32, ()),
 }
@@ -76,13 +95,17 @@ _IMAGE_SIZES = {
     "glow": (1, (64, 64)),
     "maf": (5, (128, 128)),
     "iaf": (5, (128, 128)),
+    "nsf_coupling": (5, (128, 128)),
+    "nsf_autoregressive": (5, (128, 128)),
     "planar": (16, ()),
     "radial": (16, ()),
 }
 
 
 def _model_defaults(architecture: str) -> dict:
+    spline = {"num_bins": 8, "tail_bound": 3.0} if architecture in SPLINES else {}
     return {
+        **spline,
         "architecture": architecture,
         "num_layers": 8,
         "hidden_sizes": (128, 128),
@@ -112,9 +135,15 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     if data in TOY2D:
         num_layers, hidden = _TOY2D_SIZES[architecture]
         config.model.update(num_layers=num_layers, hidden_sizes=hidden)
+        if architecture in SPLINES:
+            # The toys live in about [-4.5, 4.5]^2; the splines must cover them, tails are the identity.
+            config.model.tail_bound = 5.0
         config.data.update(name=f"toy2d:{data}", batch_size=256, num_test=100_000, eval_batch_size=10_000)
         # About 4 minutes on 2 idle CPU cores for the coupling and autoregressive flows.
         config.train.update(num_steps=100_000, log_every=10_000, checkpoint_every=20_000, sample_every=50_000)
+        if architecture in SPLINES:
+            # Each step costs ~2x a RealNVP step; 40k steps stay within 5 CPU minutes (BENCHMARKS.md).
+            config.train.update(num_steps=40_000, log_every=5_000, sample_every=20_000)
         config.eval.num_samples = 5_000
     else:
         num_layers, hidden = _IMAGE_SIZES[architecture]

@@ -12,6 +12,7 @@ from genjax.models.flow.glow import ActNorm, InvertibleLinear, glow_step
 from genjax.models.flow.multiscale import MultiScale, glow_multiscale, realnvp_multiscale
 from genjax.models.flow.planar import Planar
 from genjax.models.flow.radial import Radial
+from genjax.models.flow.spline import SplineAutoregressive, SplineCoupling
 from genjax.models.networks.made import MADE, MaskedDense
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "Planar",
     "Radial",
     "Reverse",
+    "SplineAutoregressive",
+    "SplineCoupling",
     "build",
     "make_flow",
     "Squeeze",

@@ -1,4 +1,4 @@
-"""Normalizing flows as a family: NICE, RealNVP, Glow, MAF, IAF, planar and radial.
+"""Normalizing flows as a family: NICE, RealNVP, Glow, MAF, IAF, neural spline flows, planar and radial.
 
 ``log_prob`` is exact: ``log p(x) = log p_Z(f(x)) + log |det df/dx|`` through
 the preprocessing (logit transform or centring, log-det included) and, for
@@ -11,21 +11,26 @@ deviation scaled by a temperature (Glow's "temperature"; 1 = the model).
 ``model.*`` fields:
 
 =======================  =====================================================
-``architecture``         nice | realnvp | glow | maf | iaf | planar | radial
-``num_layers``           couplings (nice, realnvp and glow on vectors), MADE
-                         layers (maf, iaf), planar or radial layers
+``architecture``         nice | realnvp | glow | maf | iaf | nsf_coupling |
+                         nsf_autoregressive | planar | radial
+``num_layers``           couplings (nice, realnvp, nsf_coupling and glow on
+                         vectors), MADE layers (maf, iaf, nsf_autoregressive),
+                         planar or radial layers
 ``hidden_sizes``         conditioner widths: dense units, or conv channels
 ``num_scales``           realnvp / glow on images: levels of the multi-scale model
 ``steps_per_scale``      glow on images: flow steps per level
 ``scale_fn``             tanh | sigmoid | exp: bounded log-scale of affine couplings
 ``lu``                   glow: LU-parameterised invertible 1x1 convolutions
+``num_bins``             nsf_*: K, rational-quadratic bins per spline (>= 2)
+``tail_bound``           nsf_*: B, the splines cover [-B, B] (identity outside)
 ``activation``           conditioner activation
 ``base``                 normal | logistic (NICE's prior)
 ``preprocess``           none | logit | center: data in [0, 1] -> flow input
 ``logit_alpha``          squeeze of the logit transform
 ``temperature``          default sampling temperature
 ``conditional``          p(x | y): every coupling conditioner (nice, realnvp,
-                         glow) or MADE (maf, iaf) also sees y's features
+                         glow, nsf_coupling) or MADE (maf, iaf,
+                         nsf_autoregressive) also sees y's features
                          (one-hot labels, or the flattened ``"cond"`` array)
 =======================  =====================================================
 
@@ -58,16 +63,31 @@ from genjax.models.flow.glow import glow_step
 from genjax.models.flow.multiscale import glow_multiscale, realnvp_multiscale
 from genjax.models.flow.planar import Planar
 from genjax.models.flow.radial import Radial
+from genjax.models.flow.spline import SplineAutoregressive, SplineCoupling
 from genjax.models.networks.conditioning import condition_features
 from genjax.spec import DataSpec
 
 Array = jax.Array
-ARCHITECTURES = ("nice", "realnvp", "glow", "maf", "iaf", "planar", "radial")
+ARCHITECTURES = (
+    "nice",
+    "realnvp",
+    "glow",
+    "maf",
+    "iaf",
+    "nsf_coupling",
+    "nsf_autoregressive",
+    "planar",
+    "radial",
+)
 BASES = ("normal", "logistic")
 PREPROCESSING = ("none", "logit", "center")
 SCALE_FNS = ("tanh", "sigmoid", "exp")
 MULTISCALE = ("realnvp", "glow")  # convolutional multi-scale models on images
-CONDITIONAL = ("nice", "realnvp", "glow", "maf", "iaf")  # those with a conditioner network to see y
+# Those with a conditioner network to see y.
+CONDITIONAL = ("nice", "realnvp", "glow", "maf", "iaf", "nsf_coupling", "nsf_autoregressive")
+SPLINES = ("nsf_coupling", "nsf_autoregressive")
+# Spline fields of configs written before the spline flows existed.
+SPLINE_DEFAULTS = {"num_bins": 8, "tail_bound": 3.0}
 
 
 def _vector_flow(m: ml_collections.ConfigDict) -> list[Bijector]:
@@ -88,6 +108,13 @@ def _vector_flow(m: ml_collections.ConfigDict) -> list[Bijector]:
                 layers.append(Reverse())
             flow_class = MAF if m.architecture == "maf" else IAF
             layers.append(flow_class(hidden_sizes=hidden, activation=m.activation))
+        elif m.architecture == "nsf_coupling":
+            spline = _spline_fields(m)
+            layers.append(SplineCoupling(hidden, parity=parity, activation=m.activation, **spline))
+        elif m.architecture == "nsf_autoregressive":
+            if index:
+                layers.append(Reverse())
+            layers.append(SplineAutoregressive(hidden, activation=m.activation, **_spline_fields(m)))
         elif m.architecture == "planar":
             layers.append(Planar())
         else:
@@ -95,6 +122,10 @@ def _vector_flow(m: ml_collections.ConfigDict) -> list[Bijector]:
     if m.architecture == "nice":
         layers.append(DiagonalScaling())
     return layers
+
+
+def _spline_fields(m: ml_collections.ConfigDict) -> dict:
+    return {field: m.get(field, default) for field, default in SPLINE_DEFAULTS.items()}
 
 
 def make_flow(m: ml_collections.ConfigDict, element_shape: tuple[int, ...]) -> Bijector:
@@ -145,6 +176,11 @@ def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> conditioning_
         value = m[field]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"model.{field}: got {value!r}; must be a positive integer")
+    if m.architecture in SPLINES:
+        spline = _spline_fields(m)
+        if not fields.is_int(spline["num_bins"]) or spline["num_bins"] < 2:
+            raise ConfigError(f"model.num_bins: got {spline['num_bins']!r}; must be an integer >= 2")
+        fields.check_number(spline["tail_bound"], "model.tail_bound", positive=True)
     if not (isinstance(m.temperature, int | float) and m.temperature > 0):
         raise ConfigError(f"model.temperature: got {m.temperature!r}; must be a positive number")
     if not 0 <= m.logit_alpha < 0.5:
