@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import resource
 import time
 from pathlib import Path
 
@@ -59,13 +60,36 @@ _NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Training steps per run (0: th
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 0, "Validation NLL every this many steps (0: schedule's).")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", -1.0, "AdamW weight decay (<0: the schedule's).")
 _SET = flags.DEFINE_multi_string("set", [], "Config override, e.g. model.hidden_sizes=(500,500).")
+_L2_GRID = flags.DEFINE_list(
+    "l2_grid", [], "model.l2 values: train one run per value, select the value on validation, test it once."
+)
 _JSON = flags.DEFINE_string("json", None, "Also write the results here.")
 flags.mark_flag_as_required("workdir")
 
 _EVAL_LINE = re.compile(r"^validation at step (\d+): .*?\bnll ([-\d.]+)")
 
 
-def train_one(architecture: str, workdir: str, num_steps: int, eval_every: int) -> dict:
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process: wall time is inflated when other jobs share the cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def train_one(
+    architecture: str,
+    workdir: str,
+    num_steps: int,
+    eval_every: int,
+    *,
+    on_progress=None,
+    l2: float | None = None,
+    run_name: str | None = None,
+) -> dict:
+    """One run in ``workdir/run_name`` (default: the architecture); ``l2`` sets ``model.l2``.
+
+    ``on_progress(partial_entry)`` runs after every validation evaluation (the JSON then
+    holds the curve so far, so a run that outlives the session still leaves its numbers).
+    """
     from experiments.configs import autoregressive as ar_configs
     from genjax.train import train_and_evaluate
 
@@ -92,19 +116,11 @@ def train_one(architecture: str, workdir: str, num_steps: int, eval_every: int) 
         field, _, value = assignment.partition("=")
         section, name = field.split(".")
         config[section][name] = ast.literal_eval(value)
+    if l2 is not None:
+        config.model.l2 = l2
     curve: list[tuple[int, float, float]] = []
-    started = time.perf_counter()
-
-    def record(line: str) -> None:
-        match = _EVAL_LINE.match(line)
-        if match:
-            curve.append((int(match[1]), round(time.perf_counter() - started, 1), round(float(match[2]), 3)))
-            print(f"{architecture}: step {match[1]} validation nll {float(match[2]):.3f}", flush=True)
-
-    final = train_and_evaluate(config, str(Path(workdir) / architecture), print_fn=record)
-    target = PUBLISHED[architecture]
-    reached = next(((step, seconds) for step, seconds, nll in curve if nll <= target), None)
-    entry = {
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
+    header = {
         "architecture": architecture,
         "model": {k: v for k, v in config.model.to_dict().items() if k != "name"},
         "num_steps": config.train.num_steps,
@@ -112,7 +128,27 @@ def train_one(architecture: str, workdir: str, num_steps: int, eval_every: int) 
         "learning_rate": config.optim.model.learning_rate,
         "optimizer": config.optim.model.name,
         "weight_decay": weight_decay,
+        "overrides": list(_SET.value),
+    }
+
+    def record(line: str) -> None:
+        match = _EVAL_LINE.match(line)
+        if match:
+            curve.append((int(match[1]), round(time.perf_counter() - started, 1), round(float(match[2]), 3)))
+            print(f"{architecture}: step {match[1]} validation nll {float(match[2]):.3f}", flush=True)
+            if on_progress is not None:
+                cpu = round(_cpu_seconds() - cpu_started, 1)
+                on_progress({**header, "status": "running", "cpu_seconds": cpu, "validation_curve": curve})
+
+    final = train_and_evaluate(config, str(Path(workdir) / (run_name or architecture)), print_fn=record)
+    target = PUBLISHED[architecture]
+    reached = next(((step, seconds) for step, seconds, nll in curve if nll <= target), None)
+    entry = {
+        **header,
+        "status": "done",
         "train_seconds_with_evals": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(_cpu_seconds() - cpu_started, 1),
+        "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
         "train_nll_last_interval": round(final["train/nll"], 3),
         "selected_step": final["selection/step"],
         "validation_nll_selected": round(final["validation/nll"], 3),
@@ -127,36 +163,84 @@ def train_one(architecture: str, workdir: str, num_steps: int, eval_every: int) 
     return entry
 
 
-def benchmark(workdir: str, architectures, num_steps: int, eval_every: int) -> dict:
+def benchmark(
+    workdir: str, architectures, num_steps: int, eval_every: int, json_path: str | None, l2_grid=()
+) -> dict:
     unknown = sorted(set(architectures) - set(SCHEDULES))
     if unknown:
         from genjax.errors import ConfigError
 
         raise ConfigError(f"--architectures: unknown {unknown}; allowed: {', '.join(SCHEDULES)}")
-    results = []
-    for architecture in architectures:
-        entry = train_one(architecture, workdir, num_steps, eval_every)
-        print(json.dumps({k: v for k, v in entry.items() if k != "validation_curve"}), flush=True)
-        results.append(entry)
-    return {
+    report = {
         "benchmark": "ar_mnist",
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
         "data": "shared binarized_mnist.npz: train 50k, valid 10k (selection), test 10k (once)",
-        "results": results,
+        "results": [],
     }
+    for architecture in architectures:
+        done = list(report["results"])
+
+        def progress(partial: dict, done=done) -> None:
+            write_json(json_path, {**report, "results": [*done, partial]})
+
+        if l2_grid:
+            entry = select_l2(architecture, workdir, num_steps, eval_every, l2_grid, progress)
+        else:
+            entry = train_one(architecture, workdir, num_steps, eval_every, on_progress=progress)
+        print(
+            json.dumps({k: v for k, v in entry.items() if k not in ("validation_curve", "grid")}), flush=True
+        )
+        report["results"].append(entry)
+        write_json(json_path, report)
+    return report
+
+
+def select_l2(architecture: str, workdir: str, num_steps: int, eval_every: int, l2_grid, progress) -> dict:
+    """One run per ``model.l2`` value; the value with the best validation NLL (at its selected
+    step) wins, and only its test NLL is reported.
+
+    Every run's loop still ends with its one pass over the test split (the loop always
+    does); the other values' test figures are dropped here, unread, before the choice.
+    """
+    grid = []
+    for value in l2_grid:
+
+        def grid_progress(partial: dict, value=value) -> None:
+            progress({"architecture": architecture, "status": "grid", "grid": [*grid, partial]})
+
+        entry = train_one(
+            architecture, workdir, num_steps, eval_every,
+            on_progress=grid_progress, l2=value, run_name=f"{architecture}_l2_{value:g}",
+        )  # fmt: skip
+        test = {k: entry.pop(k) for k in ("test_nll", "test_nll_first_mask_alone") if k in entry}
+        grid.append({**entry, "_test": test})
+    best = min(grid, key=lambda e: e["validation_nll_selected"])
+    selected = {**best, **best.pop("_test"), "selected_by": "validation NLL over model.l2"}
+    for entry in grid:
+        entry.pop("_test", None)
+    selected["grid"] = [
+        {k: e[k] for k in ("model", "selected_step", "validation_nll_selected", "train_nll_last_interval",
+                           "train_seconds_with_evals", "cpu_seconds", "validation_curve")}
+        for e in grid
+    ]  # fmt: skip
+    return selected
 
 
 def main(argv):
     del argv
 
     def run():
-        report = benchmark(_WORKDIR.value, _ARCHITECTURES.value, _NUM_STEPS.value, _EVAL_EVERY.value)
-        write_json(_JSON.value, report)
-        return report
+        l2_grid = [float(value) for value in _L2_GRID.value]
+        return benchmark(
+            _WORKDIR.value, _ARCHITECTURES.value, _NUM_STEPS.value, _EVAL_EVERY.value, _JSON.value, l2_grid
+        )
 
     report = run_or_exit(run)
-    summary = [{k: v for k, v in r.items() if k != "validation_curve"} for r in report["results"]]
+    summary = [
+        {k: v for k, v in r.items() if k not in ("validation_curve", "grid")} for r in report["results"]
+    ]
     print(json.dumps(summary, indent=2))
 
 

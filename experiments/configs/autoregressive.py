@@ -116,6 +116,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         num_heads=4,
         dilations=(1, 2, 4, 8, 16, 32),
         conditional=False,
+        l2=0.0,  # L2 on the weight matrices, added to the mean NLL (family.py)
     )
     config.optim.model = adam(1e-3, schedule="cosine")
     config.train.update(steps_per_call=100, eval_every=0)

@@ -18,7 +18,10 @@ MADE ``hidden_sizes``, ``activation``, ``num_masks``, ``order_agnostic``,
 ``connectivity_agnostic``, ``mask_seed``; the others ``features``,
 ``num_layers``, ``output_features`` (PixelCNNs), ``num_heads`` (Transformer),
 ``dilations`` (WaveNet); ``conditional`` (FVSBN, MADE, Gated PixelCNN; the older
-name ``class_conditional`` is still read).
+name ``class_conditional`` is still read); ``l2`` (default 0): the training loss
+adds ``l2 * sum(W**2)`` over every weight matrix (parameters named ``*kernel``,
+not biases) to the mean NLL per example, plain L2 regularisation (with Adam,
+the coupled weight decay of Adam + L2, unlike AdamW's decoupled one).
 
 A conditional model (``model.conditional=True`` on labelled data; the number of
 classes comes from the data) scores ``log p(x | y) = sum_d log p(x_d | x_<d, y)``
@@ -36,7 +39,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import samplers
+from genjax import fields, samplers
 from genjax.errors import ConfigError
 from genjax.models import conditioning as conditioning_lib
 from genjax.models import precision
@@ -55,7 +58,7 @@ from genjax.spec import DataSpec
 
 Array = jax.Array
 
-__all__ = ["ARCHITECTURES", "build", "exact_conditional_kl", "exact_kl"]
+__all__ = ["ARCHITECTURES", "build", "exact_conditional_kl", "exact_kl", "kernel_sum_of_squares"]
 
 BF16_ARCHITECTURES = ARCHITECTURES  # those whose networks compute in bfloat16 (train.compute_dtype)
 # Masked convolutions; WaveNet runs its kernel-2 convolutions as Dense layers.
@@ -68,6 +71,13 @@ def _output_name(m: ml_collections.ConfigDict, levels: int | None, tokens: bool)
     if levels == 2:
         return "bernoulli"
     return "gaussian_mixture" if levels is None else "categorical"
+
+
+def kernel_sum_of_squares(params: Params) -> Array:
+    """Scalar ``sum(W**2)`` over every leaf named ``*kernel`` (weight matrices, conv kernels; no biases)."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    kernels = [leaf for path, leaf in leaves if str(getattr(path[-1], "key", "")).endswith("kernel")]
+    return sum((jnp.sum(jnp.square(kernel)) for kernel in kernels), jnp.zeros((), jnp.float32))
 
 
 def _levels(config: ml_collections.ConfigDict, spec: DataSpec) -> int | None:
@@ -86,6 +96,7 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
     element_shape = spec.element_shape
     conditioning = conditioning_lib.from_config(config, spec)
     validate(m, element_shape, conditioning)
+    l2 = float(fields.check_number(m.get("l2", 0.0), "model.l2", note="(0 turns it off)"))
     levels = _levels(config, spec)
     tokens = spec.tokens
     output = outputs.get(_output_name(m, levels, tokens), num_levels=levels, num_components=m.num_components)
@@ -158,7 +169,11 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         # Order-/connectivity-agnostic training: one random mask per minibatch.
         mask_index = jax.random.randint(rng, (), 0, network.num_masks)
         nll = masked_mean(-log_prob_under_mask(params, batch, mask_index, train_precision), batch)
-        return nll, {"nll": nll}
+        if not l2:
+            return nll, {"nll": nll}
+        # The logged "nll" stays the data term, comparable with unregularised runs.
+        penalty = l2 * kernel_sum_of_squares(params["model"])
+        return nll + penalty, {"nll": nll, "l2_penalty": penalty}
 
     def eval_metrics(params: Params, batch: Batch, rng: Array) -> dict[str, Array]:
         metrics = {}
