@@ -6,6 +6,10 @@ Variants are ``<recipe>_<data>`` (plus ``smoke``):
   ``wgan`` (weight clipping, n_critic 5, RMSProp), ``wgan_gp`` (gradient penalty
   10, n_critic 5), ``hinge``, ``least_squares``, ``fgan_<divergence>`` for the six
   divergences of f-GAN, ``unrolled`` (the generator looks 5 critic steps ahead),
+  ``unrolled5`` / ``unrolled10``: Metz et al. 2017 as published (appendix A: the minimax
+  game value, generator z ~ N(0, I_256) -> 2x128 ReLU -> 2, critic x/4 -> 1x128 ReLU,
+  Adam 1e-4 with b1 0.5 for both, constant rates), unrolling 5 or 10 critic steps from
+  the critic's live Adam state (moments and count),
   and ``r1``: non-saturating with the R1 penalty on real data, the minibatch
   standard deviation feature and a generator EMA (the best mode coverage here);
 * data: the eight toy2d densities (MLPs), ``digits`` (8x8), ``binarized_mnist``
@@ -15,6 +19,7 @@ Variants are ``<recipe>_<data>`` (plus ``smoke``):
 Examples::
 
     python -m experiments.train --config=experiments/configs/gan.py:r1_ring --workdir=/tmp/gan_ring
+    python -m experiments.train --config=experiments/configs/gan.py:unrolled10_ring --workdir=/tmp/unrolled10
     python -m experiments.train --config=experiments/configs/gan.py:non_saturating_digits --workdir=/tmp/dcgan
     python -m experiments.sample --workdir=/tmp/dcgan
 
@@ -61,9 +66,13 @@ RECIPES = (
     "hinge",
     "least_squares",
     "unrolled",
+    "unrolled5",
+    "unrolled10",
     "r1",
     *(f"fgan_{name}" for name in F_DIVERGENCES),
 )
+# Metz et al. 2017's unrolled GAN as published (appendix A, the mixture of Gaussians).
+METZ_UNROLLED = ("unrolled5", "unrolled10")
 # Conditional variants -> the unconditional variant they start from (labelled data only).
 CONDITIONAL = {"digits_conditional": "r1_digits", "smoke_conditional": "smoke"}
 VARIANTS = (
@@ -85,6 +94,9 @@ def _model_defaults() -> dict:
         "latent_dim": 16,
         "generator_hidden": (256, 256, 256),
         "discriminator_hidden": (256, 256),
+        "generator_activation": "relu",
+        "discriminator_activation": "leaky_relu",
+        "discriminator_input_scale": 1.0,
         "features": 64,
         "generator_norm": "batch",
         "discriminator_norm": "none",
@@ -113,6 +125,13 @@ def _apply_recipe(config: ml_collections.ConfigDict, recipe: str, learning_rate:
         config.optim.generator = adam(1e-4, b1=0.0, b2=0.9)
     elif recipe == "unrolled":
         m.update(loss="non_saturating", unrolled_steps=5)
+    elif recipe in METZ_UNROLLED:
+        # The game value (minimax), Adam 1e-4 with b1 0.5 for both players; the critic's
+        # eps_root keeps the unrolled Adam differentiable, and since the look-ahead starts
+        # from the live state the critic's real steps use the same eps_root.
+        m.update(loss="minimax", unrolled_steps=int(recipe.removeprefix("unrolled")))
+        config.optim.discriminator = adam(1e-4, b1=0.5, eps_root=1e-12)
+        config.optim.generator = adam(1e-4, b1=0.5)
     elif recipe == "r1":
         m.update(loss="non_saturating", r1_penalty=0.1, minibatch_std=True)
         config.train.ema_decay = 0.999
@@ -142,6 +161,17 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
         # A cosine decay for both players: the grid's modes sharpen as the steps shrink
         # (r1 on 25gaussians: 93% high-quality samples at 30k steps, 35% at 10k constant).
         config.optim.discriminator.schedule = config.optim.generator.schedule = "cosine"
+        if recipe in METZ_UNROLLED:
+            # Metz et al.'s players and constant rates: z ~ N(0, I_256) -> 2x128 ReLU -> 2;
+            # critic x/4 -> 1x128 ReLU -> logit.
+            config.model.update(
+                latent_dim=256,
+                generator_hidden=(128, 128),
+                discriminator_hidden=(128,),
+                discriminator_activation="relu",
+                discriminator_input_scale=0.25,
+            )
+            config.optim.discriminator.schedule = config.optim.generator.schedule = "constant"
         # VEEGAN's protocol draws 2500 samples; the test split is 10k true points.
         config.data.update(name=f"toy2d:{data}", batch_size=512, num_test=10_000, eval_batch_size=2_500)
         num_steps = {"ring": 10_000, "25gaussians": 30_000}.get(data, 20_000)

@@ -213,9 +213,10 @@ def unrolled_generator_loss(
     discriminator_cost: Callable[[Params], Array],
     discriminator_params: Params,
     *,
-    init_fn: Callable[[Params], OptState],
+    init_fn: Callable[[Params], OptState] | None = None,
     update_fn: Callable[[Params, OptState, Params], tuple[Params, OptState]],
     num_steps: int,
+    opt_state: OptState | None = None,
 ) -> Array:
     """The generator's cost after ``num_steps`` look-ahead discriminator updates (Metz et al., 2017).
 
@@ -232,22 +233,33 @@ def unrolled_generator_loss(
     the parameters. (When differentiating through optax Adam, give it
     ``eps_root > 0`` so the square root stays differentiable at zero.)
 
+    Metz et al. unroll from the discriminator's *live* optimiser state: pass it as
+    ``opt_state`` (Adam's moments and count, so the look-ahead takes the steps the
+    discriminator would really take next, at its scheduled learning rates). A fresh
+    ``init_fn(discriminator_params)`` state instead makes Adam's first look-ahead
+    step sign-like (±lr per weight), a different surrogate. The state is a constant
+    here: nothing is differentiated through it.
+
     Args:
       generator_cost: θ_D -> scalar, G's cost against discriminator θ_D, closed over G's parameters.
       discriminator_cost: θ_D -> scalar, D's cost on G's *current* samples, closed over G's parameters.
       discriminator_params: θ_D^0, any pytree.
-      init_fn: optimiser initialisation.
+      init_fn: optimiser initialisation, used when ``opt_state`` is None.
       update_fn: optimiser update.
       num_steps: K ≥ 0, static (a Python loop: each step is a second-order graph,
         and K is small, typically ≤ 10). K = 0 is ``generator_cost(discriminator_params)``.
+      opt_state: the state to unroll from (the discriminator's live one), shaped as
+        ``update_fn`` expects; None starts from ``init_fn(discriminator_params)``.
     Returns:
       scalar.
     """
     if not isinstance(num_steps, int) or num_steps < 0:
         raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
+    if num_steps and opt_state is None and init_fn is None:
+        raise ValueError("unrolling needs a state: pass opt_state (the live one) or init_fn")
     params = discriminator_params
     if num_steps:
-        state = init_fn(params)
+        state = init_fn(params) if opt_state is None else jax.lax.stop_gradient(opt_state)
         grad_fn = jax.grad(discriminator_cost)
         for _ in range(num_steps):
             updates, state = update_fn(grad_fn(params), state, params)

@@ -18,6 +18,7 @@ Array = jax.Array
 Params = dict[str, Any]  # {player_name: parameter pytree}, plus any buffers (see update_buffers)
 Batch = Mapping[str, Array]  # {"x": [B, ...], optional "label": [B], "cond": [B, ...], "mask": [B]}
 LossFn = Callable[[Params, Batch, Array], tuple[Array, dict[str, Array]]]
+OptStates = Mapping[str, Any]  # {player_name: that player's current optax state}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +63,13 @@ class GenerativeModel:
       conditioning: a conditional model p(x | y) (``model.conditional``): what y is (a
         `genjax.models.conditioning.Conditioning`); None for p(x). Its losses, ``log_prob``
         and ``eval_metrics`` read y from the batch.
+      losses_read_opt_state: the players whose loss also takes the optimizer states,
+        called ``(params, batch, rng, opt_state=states)`` with ``states`` the current
+        ``{player: optax state}`` of every player (as the step holds them when that
+        player's update starts; constants, never differentiated). For a loss that
+        looks ahead through another player's real optimizer: the unrolled GAN's
+        generator unrolls the critic from its live Adam moments and count. Every
+        other loss keeps the three-argument call.
     """
 
     init: Callable[[Array, Batch], Params]
@@ -75,6 +83,7 @@ class GenerativeModel:
     update_buffers: Callable[[Params, Batch, Array], tuple[Params, dict[str, Array]]] | None = None
     convolutional: bool = False
     conditioning: Any = None
+    losses_read_opt_state: tuple[str, ...] = ()
 
     @property
     def players(self) -> tuple[str, ...]:

@@ -3,7 +3,11 @@
 This is the only place in genjax that turns losses into parameter updates. Each
 player minimises its own loss over its own parameters, in the order of
 ``model.losses``, taking ``optim.<player>.updates_per_step`` updates per step
-(WGAN's n_critic); later players see earlier players' fresh parameters.
+(WGAN's n_critic); later players see earlier players' fresh parameters. The
+players in ``model.losses_read_opt_state`` also get every player's current
+optimizer state (``opt_state=``, a constant), e.g. the unrolled GAN's generator,
+which looks ahead through the critic's real Adam steps; the others' losses are
+called as before.
 ``steps_per_call`` steps run inside one ``lax.scan`` so small models pay one
 dispatch per call instead of one per step.
 
@@ -140,10 +144,19 @@ def make_single_step(
     """
     players = model.players
     prefix = {p: "" if len(players) == 1 else f"{p}/" for p in players}
+    unknown = sorted(set(model.losses_read_opt_state) - set(players))
+    if unknown:
+        raise ValueError(f"model.losses_read_opt_state names {unknown}, which are not players {players}")
 
-    def value_and_grad(player, params, player_params, batch, rng):
+    def value_and_grad(player, params, player_params, batch, rng, opt_states):
+        if player in model.losses_read_opt_state:
+            # Constants to the loss: a look-ahead reads the states, it does not train them.
+            extra = {"opt_state": jax.lax.stop_gradient(opt_states)}
+        else:
+            extra = {}
+
         def player_loss(theta):
-            return model.losses[player]({**params, player: theta}, batch, rng)
+            return model.losses[player]({**params, player: theta}, batch, rng, **extra)
 
         return jax.value_and_grad(player_loss, has_aux=True)(player_params)
 
@@ -157,10 +170,15 @@ def make_single_step(
         # the float32 parameters or a loss over another player's parameters fails here.
         chex.assert_trees_all_equal_shapes_and_dtypes(grads, theta)
 
-    def update(player, params, opt_state, batch, rng):
-        """One update of ``player``: ``(new params, new opt state, loss, aux, grad norm)``."""
+    def update(player, params, opt_states, batch, rng):
+        """One update of ``player``: ``(new params, new opt state, loss, aux, grad norm)``.
+
+        ``opt_states`` holds every player's state at the start of this update; the
+        losses in ``model.losses_read_opt_state`` see it, micro-batches included.
+        """
+        opt_state = opt_states[player]
         if grad_accum_steps == 1:
-            (loss, aux), grads = value_and_grad(player, params, params[player], batch, rng)
+            (loss, aux), grads = value_and_grad(player, params, params[player], batch, rng, opt_states)
             checked(player, loss, aux, grads, params[player])
             updates, opt_state = optimizers[player].update(grads, opt_state, params[player])
             new_params = optax.apply_updates(params[player], updates)
@@ -170,7 +188,7 @@ def make_single_step(
             theta, inner_state, grad_sum = carry
             index, micro_batch = inputs
             (loss, aux), grads = value_and_grad(
-                player, params, theta, micro_batch, jax.random.fold_in(rng, index)
+                player, params, theta, micro_batch, jax.random.fold_in(rng, index), opt_states
             )
             checked(player, loss, aux, grads, theta)
             # MultiSteps returns zero updates until the k-th micro-batch, so theta is
@@ -208,7 +226,7 @@ def make_single_step(
             for update_index in range(updates_per_step[player]):
                 rng = jax.random.fold_in(base_key, player_index * 1024 + update_index)
                 params[player], opt_state[player], loss, aux, grad_norm = update(
-                    player, params, opt_state[player], batch, rng
+                    player, params, dict(opt_state), batch, rng
                 )
             metrics[f"{prefix[player]}loss"] = loss
             metrics.update({f"{prefix[player]}{k}": v for k, v in aux.items()})

@@ -13,9 +13,16 @@ Config (``model.*``, with ``model.name = "gan"``):
 ``gradient_penalty``   WGAN-GP weight lambda on random interpolates, 0 = off
 ``r1_penalty``         R1 weight gamma: gamma/2 E ||grad D(real)||^2, 0 = off
 ``unrolled_steps``     k > 0: the generator's cost is taken after k optimiser steps
-                       of the discriminator, differentiated through (Metz et al.)
+                       of the discriminator, differentiated through (Metz et al.),
+                       starting from the discriminator's live optimiser state; with
+                       ``loss = minimax`` the cost is the whole game value (real term
+                       included), Metz et al.'s f_K
 ``latent_dim``         size of z ~ N(0, I)
 ``generator_hidden``, ``discriminator_hidden``   MLP widths
+``generator_activation``, ``discriminator_activation``   MLP nonlinearities (default
+                       ``relu`` / ``leaky_relu``, slope 0.2)
+``discriminator_input_scale``   MLP critic multiplies its input by this (default 1;
+                       Metz et al.'s toy critic: 1/4)
 ``features``           DCGAN base width F (generator 2F -> F, critic F -> 2F)
 ``generator_norm``     DCGAN generator: ``batch`` (batch statistics) | ``none``
 ``discriminator_norm`` DCGAN critic: ``none`` | ``layer``
@@ -43,9 +50,10 @@ import math
 import jax
 import jax.numpy as jnp
 import ml_collections
+import optax
 
 from genjax.errors import ConfigError
-from genjax.fields import choice, number
+from genjax.fields import check_choice, choice, number
 from genjax.losses import fgan as fgan_losses
 from genjax.losses import gan as gan_losses
 from genjax.models import conditioning as conditioning_lib
@@ -54,6 +62,7 @@ from genjax.models.bundle import Batch, GenerativeModel, Params
 from genjax.models.conditioning import Conditioning
 from genjax.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.models.gan.mlp import MLPDiscriminator, MLPGenerator
+from genjax.models.networks.layers import ACTIVATIONS
 from genjax.spec import DataSpec
 
 Array = jax.Array
@@ -74,6 +83,10 @@ def validate(config: ml_collections.ConfigDict, spec: DataSpec) -> None:
         number(m, field)
     number(m, "unrolled_steps", integer=True)
     number(m, "latent_dim", integer=True, positive=True)
+    if architecture == "mlp":
+        for field, default in (("generator_activation", "relu"), ("discriminator_activation", "leaky_relu")):
+            check_choice(m.get(field, default), f"model.{field}", tuple(ACTIVATIONS))
+        number(m, "discriminator_input_scale", positive=True, default=1.0)
     if spec.tokens:
         raise ConfigError(f"data.name: {spec.name!r} holds tokens; GANs here model continuous values")
     shape = spec.element_shape
@@ -97,12 +110,17 @@ def _networks(
     num_dims = math.prod(element_shape)
     if m.architecture == "mlp":
         generator = MLPGenerator(
-            hidden=tuple(m.generator_hidden), output_dim=num_dims, conditioning=conditioning
+            hidden=tuple(m.generator_hidden),
+            output_dim=num_dims,
+            activation=m.get("generator_activation", "relu"),
+            conditioning=conditioning,
         )
         discriminator = MLPDiscriminator(
             hidden=tuple(m.discriminator_hidden),
+            activation=m.get("discriminator_activation", "leaky_relu"),
             minibatch_std=bool(m.minibatch_std),
             conditioning=conditioning,
+            input_scale=float(m.get("discriminator_input_scale", 1.0)),
         )
         return generator, discriminator, True
     generator = DCGANGenerator(
@@ -218,21 +236,36 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         )
         unroll_optimizer = make_optimizer(unroll_config, "discriminator")
 
-    def generator_loss(params: Params, batch: Batch, rng: Array):
+    def unrolled_cost(discriminator_params, real: Array, fake: Array, y=()) -> Array:
+        """G's cost against the look-ahead critic. For minimax it is the game's value
+        -L_D (Metz et al.'s f_K): its real-data term is constant in G at K = 0, but not
+        through the unrolled critic, whose steps depend on G's samples."""
+        if m.loss != "minimax":
+            return generator_cost(discriminator_params, fake, y)
+        logits = critic(discriminator_params, real, y), critic(discriminator_params, fake, y)
+        return -gan_losses.discriminator_loss(*logits, kind="minimax")
+
+    def generator_loss(params: Params, batch: Batch, rng: Array, *, opt_state=None):
+        """G's cost; an unrolled GAN's train step passes ``opt_state``, every player's live
+        optimiser state (``GenerativeModel.losses_read_opt_state``), and the look-ahead starts
+        from the critic's. Called without it (shape checks, direct calls) it unrolls from a
+        fresh state."""
         z_key, penalty_key = jax.random.split(rng)
         y = condition(batch)
         fake = generate(params["generator"], latents(z_key, batch["x"].shape[0]), y)
         if not m.unrolled_steps:
             return generator_cost(params["discriminator"], fake, y), {}
+        live = None if opt_state is None else _inner_state(opt_state["discriminator"])
         cost = gan_losses.unrolled_generator_loss(
-            lambda d: generator_cost(d, fake, y),
+            lambda d: unrolled_cost(d, batch["x"], fake, y),
             lambda d: discriminator_cost(d, batch["x"], fake, penalty_key, y)[0],
             params["discriminator"],
             init_fn=unroll_optimizer.init,
             update_fn=unroll_optimizer.update,
             num_steps=m.unrolled_steps,
+            opt_state=live,
         )
-        return cost, {"unrolled_from": generator_cost(params["discriminator"], fake, y)}
+        return cost, {"unrolled_from": unrolled_cost(params["discriminator"], batch["x"], fake, y)}
 
     def sample(params: Params, rng: Array, num_samples: int, *, cond: Array | None = None) -> Array:
         """`[N, *element_shape]` generator samples (drawn as one batch: batch statistics see all N).
@@ -255,4 +288,12 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
         element_shape=element_shape,
         convolutional=m.architecture == "dcgan",
         conditioning=conditioning,
+        losses_read_opt_state=("generator",) if m.unrolled_steps else (),
     )
+
+
+def _inner_state(state):
+    """The critic's optax state as its own transformation keeps it: with gradient accumulation
+    the step's optimizer is ``optax.MultiSteps`` around it, and one look-ahead step is one
+    inner update on the whole batch's gradient."""
+    return state.inner_opt_state if isinstance(state, optax.MultiStepsState) else state

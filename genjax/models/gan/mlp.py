@@ -58,7 +58,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x `[B, ...]` (flattened to `[B, D]`) -> logits / critic values `[B]`.
+    """x `[B, ...]` (flattened to `[B, D]`, times ``input_scale``) -> logits / critic values `[B]`.
 
     With ``minibatch_std`` the `MinibatchStdDev` feature (groups of ``std_group_size``) is
     appended after the hidden stack, i.e. to the input of the last (hidden -> output) layer,
@@ -72,11 +72,16 @@ class MLPDiscriminator(nn.Module):
     minibatch_std: bool = False
     std_group_size: int = 4
     conditioning: Conditioning | None = None
+    # Metz et al.'s toy critic divides its input by 4, so the ring's radius-2 points land in
+    # about [-1, 1]; with Adam this sets the first layer's effective step, not only its init.
+    input_scale: float = 1.0
 
     @nn.compact
     def __call__(self, x: Array, y: Array | None = None) -> Array:
         act = gan_activation(self.activation)
         h = x.reshape(x.shape[0], -1)
+        if self.input_scale != 1.0:
+            h = h * self.input_scale
         for index, size in enumerate(self.hidden):
             h = act(nn.Dense(size, name=f"hidden_{index}")(h))
         if self.minibatch_std:
