@@ -19,15 +19,25 @@ from genjax.samplers.replay_buffer import (
     replay_buffer_sample,
     replay_buffer_update,
 )
+from genjax.samplers.tempering import (
+    TemperedSMCResult,
+    effective_sample_size,
+    geometric_betas,
+    systematic_resample,
+    tempered_smc,
+)
 
 __all__ = [
     "ReplayBuffer",
+    "TemperedSMCResult",
     "annealed_langevin",
     "bernoulli_logit_sampler",
     "classifier_free_guidance",
     "ddim_sample",
     "ddim_timesteps",
     "ddpm_sample",
+    "effective_sample_size",
+    "geometric_betas",
     "geometric_sigmas",
     "guidance_combine",
     "langevin",
@@ -39,4 +49,6 @@ __all__ = [
     "sample_autoregressive_incremental",
     "sample_binary_autoregressive",
     "sample_image_autoregressive",
+    "systematic_resample",
+    "tempered_smc",
 ]
