@@ -165,7 +165,8 @@ _SHAPES = {
     [v for v in flow_configs.VARIANTS if v != "smoke" and v not in flow_configs.CONDITIONAL_VARIANTS],
 )
 def test_every_variant_builds(variant):
-    data = variant.split("_", 1)[1]
+    # Architectures may contain "_" (nsf_coupling): match the data by suffix.
+    data = next((name for name in _SHAPES if variant.endswith(f"_{name}")), None)
     element_shape, num_levels = _SHAPES.get(data, ((2,), None))
     config = flow_configs.get_config(variant)
     model = models.build(config, _fake_dataset(element_shape, num_levels))
