@@ -11,12 +11,18 @@ the test split::
         --json=experiments/benchmarks/results/gan_modes.json --figure=docs/images/gan_modes.png
 
 ``--recipes``, ``--densities``, ``--seeds`` and ``--num_steps`` choose a subset
-or another budget (``--num_steps=0`` keeps each config's own).
+or another budget (``--num_steps=0`` keeps each config's own). Metz et al.'s
+unrolled GAN as published, unrolling from the critic's live Adam state::
+
+    python -m experiments.benchmarks.gan_modes --workdir=/tmp/gan_modes_unrolled \
+        --recipes=unrolled5,unrolled10 --densities=ring --seeds=0,1,2 \
+        --json=experiments/benchmarks/results/gan_modes_unrolled.json
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -78,6 +84,8 @@ def benchmark(workdir: str, recipes, densities, seeds, num_steps: int) -> tuple[
                     "train_seconds": round(seconds, 1),
                     # CPU time of all threads (compilation and evaluation included).
                     "train_cpu_seconds": round(cpu_seconds, 1),
+                    # Wall time is inflated when other jobs share the cores; this says how much.
+                    "load_average_1min": round(os.getloadavg()[0], 2),
                     "modes_captured": final["test/modes_captured"],
                     "num_modes": 8 if density == "ring" else 25,
                     "high_quality_fraction": round(final["test/high_quality_fraction"], 4),
