@@ -12,6 +12,7 @@ from genjax import models
 from genjax.data import load_dataset
 from genjax.errors import ConfigError
 from genjax.models.flow import IAF, MAF, Coupling, glow_multiscale, glow_step, realnvp_multiscale
+from genjax.models.flow.spline import SplineAutoregressive, SplineCoupling
 from genjax.spec import DataSpec
 from tests.models.flow.bijector_checks import jitter
 
@@ -25,6 +26,8 @@ BIJECTORS = {
     "glow_step": (lambda: glow_step((8,)), (5, 4)),
     "maf": (lambda: MAF(hidden_sizes=(8,)), (5, 3)),
     "iaf": (lambda: IAF(hidden_sizes=(8,)), (5, 3)),
+    "spline_coupling": (lambda: SplineCoupling((8,), num_bins=4, parity=1), (5, 4)),
+    "spline_autoregressive": (lambda: SplineAutoregressive((8,), num_bins=4), (5, 3)),
     "realnvp_multiscale": (
         lambda: realnvp_multiscale((4, 4, 1), num_scales=2, hidden_channels=(4,)),
         (3, 4, 4, 1),

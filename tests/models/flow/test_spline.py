@@ -50,6 +50,7 @@ def test_fresh_layers_are_the_identity_and_perturbed_ones_pass_the_bijector_chec
     check_bijector(layer, jitter(params, scale=0.1, seed=2), inputs, atol=2e-4)
 
 
+@pytest.mark.slow  # the fast tier checks context through test_conditional.py's BIJECTORS
 @pytest.mark.parametrize("kind", [SplineCoupling, SplineAutoregressive])
 def test_context_conditions_the_map_and_the_inverse_uses_it(kind, inputs):
     layer = kind((8,), num_bins=4)
