@@ -118,7 +118,7 @@ def train_one(
         config[section][name] = ast.literal_eval(value)
     if l2 is not None:
         config.model.l2 = l2
-    curve: list[tuple[int, float, float]] = []
+    curve: list[tuple[int, float | None, float]] = []
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     header = {
         "architecture": architecture,
@@ -140,7 +140,15 @@ def train_one(
                 cpu = round(_cpu_seconds() - cpu_started, 1)
                 on_progress({**header, "status": "running", "cpu_seconds": cpu, "validation_curve": curve})
 
-    final = train_and_evaluate(config, str(Path(workdir) / (run_name or architecture)), print_fn=record)
+    run_dir = Path(workdir) / (run_name or architecture)
+    final = train_and_evaluate(config, str(run_dir), print_fn=record)
+    if not curve:  # a finished run found in the workdir: its curve and train NLL from its metrics log
+        from genjax.train.logging import read_metrics
+
+        records = read_metrics(run_dir)
+        curve = [(r["step"], None, round(r["nll"], 3)) for r in records if r["split"] == "validation"]
+        train = [r for r in records if r["split"] == "train"]
+        final.setdefault("train/nll", train[-1]["nll"] if train else float("nan"))
     target = PUBLISHED[architecture]
     reached = next(((step, seconds) for step, seconds, nll in curve if nll <= target), None)
     entry = {
@@ -202,29 +210,27 @@ def select_l2(architecture: str, workdir: str, num_steps: int, eval_every: int, 
     step) wins, and only its test NLL is reported.
 
     Every run's loop still ends with its one pass over the test split (the loop always
-    does); the other values' test figures are dropped here, unread, before the choice.
+    does); the other values' test figures are held apart, never written or printed, and
+    dropped after the choice. A value whose run already finished in ``workdir`` is not
+    retrained (the loop resumes at its last step).
     """
-    grid = []
+    grid, withheld = [], []
     for value in l2_grid:
 
-        def grid_progress(partial: dict, value=value) -> None:
+        def grid_progress(partial: dict) -> None:
             progress({"architecture": architecture, "status": "grid", "grid": [*grid, partial]})
 
         entry = train_one(
             architecture, workdir, num_steps, eval_every,
             on_progress=grid_progress, l2=value, run_name=f"{architecture}_l2_{value:g}",
         )  # fmt: skip
-        test = {k: entry.pop(k) for k in ("test_nll", "test_nll_first_mask_alone") if k in entry}
-        grid.append({**entry, "_test": test})
-    best = min(grid, key=lambda e: e["validation_nll_selected"])
-    selected = {**best, **best.pop("_test"), "selected_by": "validation NLL over model.l2"}
-    for entry in grid:
-        entry.pop("_test", None)
-    selected["grid"] = [
-        {k: e[k] for k in ("model", "selected_step", "validation_nll_selected", "train_nll_last_interval",
-                           "train_seconds_with_evals", "cpu_seconds", "validation_curve")}
-        for e in grid
-    ]  # fmt: skip
+        withheld.append({k: entry.pop(k) for k in ("test_nll", "test_nll_first_mask_alone") if k in entry})
+        grid.append(entry)
+    index = min(range(len(grid)), key=lambda i: grid[i]["validation_nll_selected"])
+    selected = {**grid[index], **withheld[index], "selected_by": "validation NLL over model.l2"}
+    keys = ("model", "selected_step", "validation_nll_selected", "train_nll_last_interval")
+    keys += ("train_seconds_with_evals", "cpu_seconds", "validation_curve")
+    selected["grid"] = [{k: e[k] for k in keys} for e in grid]
     return selected
 
 
