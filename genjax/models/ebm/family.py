@@ -15,8 +15,16 @@ Objectives (``model.objective``):
   -grad E, which never needs Z.
 
 Sampling runs ``sample_steps`` of ULA (``sampler = "langevin"``) or MALA from
-uniform noise on [init_low, init_high]. On 2-D continuous data ``log_prob``
-normalises exp(-E) by quadrature on a ``quadrature_points``^2 grid over
+uniform noise on [init_low, init_high], or (``sampler = "smc"``) tempered SMC from the same
+noise (`genjax.samplers.tempered_smc`): particles carried through exp(-beta E) on the box for
+``smc_num_betas`` inverse temperatures geometric from ``smc_beta_min`` to 1, reweighted at
+each, resampled when the ESS falls below ``smc_resample_threshold`` N, and moved by
+``smc_steps_per_beta`` MALA steps of size ``sample_step_size``; a final systematic
+resampling gives equally weighted samples. Local chains from noise that miss the data stay
+on the energy's nearly flat far field, where the gradient is too weak to pull them back;
+the importance weights replace them, so the samples follow exp(-E)'s mass on the box.
+
+On 2-D continuous data ``log_prob`` normalises exp(-E) by quadrature on a ``quadrature_points``^2 grid over
 [quadrature_low, quadrature_high]^2 (exact up to the grid and the box), so EBMs
 get a test NLL like every other family.
 
@@ -40,12 +48,13 @@ from genjax.models.bundle import Batch, GenerativeModel, Params, masked_mean
 from genjax.models.networks.mlps import EnergyMLP
 from genjax.samplers.langevin import langevin, mala
 from genjax.samplers.replay_buffer import replay_buffer_init, replay_buffer_sample, replay_buffer_update
+from genjax.samplers.tempering import geometric_betas, systematic_resample, tempered_smc
 from genjax.spec import DataSpec
 
 Array = jax.Array
 OBJECTIVES = ("cd", "nce", "esm", "ssm", "ssm_vr")
 CHAINS = ("short_run", "persistent", "replay")
-SAMPLERS = ("langevin", "mala")
+SAMPLERS = ("langevin", "mala", "smc")
 
 
 def validate(m: ml_collections.ConfigDict, spec: DataSpec) -> None:
@@ -53,7 +62,12 @@ def validate(m: ml_collections.ConfigDict, spec: DataSpec) -> None:
     fields.widths(m, "hidden")
     if m.init_low >= m.init_high:
         raise ConfigError(f"model.init_low: got {m.init_low}; must be below init_high ({m.init_high})")
-    fields.choice(m, "sampler", SAMPLERS)
+    if fields.choice(m, "sampler", SAMPLERS) == "smc":
+        fields.number(m, "smc_num_betas", integer=True, positive=True)
+        fields.number(m, "smc_steps_per_beta", integer=True, positive=True)
+        fields.fraction(m, "smc_resample_threshold")
+        if not 0 < m.smc_beta_min <= 1:
+            raise ConfigError(f"model.smc_beta_min: got {m.smc_beta_min}; must be in (0, 1]")
     fields.number(m, "sample_steps", integer=True, positive=True)
     fields.number(m, "sample_step_size", positive=True)
     if objective == "cd":
@@ -182,9 +196,30 @@ def build(config: ml_collections.ConfigDict, spec: DataSpec) -> GenerativeModel:
             metrics["nce_log_prob"] = -metrics["energy"] - params["energy"]["log_z"]
         return metrics
 
+    def in_box(x: Array) -> Array:
+        """`[N]` log of the uniform start's (unnormalised) density: 0 on the box, -inf off it."""
+        inside = jnp.all((x >= m.init_low) & (x <= m.init_high), axis=tuple(range(1, x.ndim)))
+        return jnp.where(inside, 0.0, -jnp.inf)
+
+    def sample_smc(params: Params, rng: Array, x0: Array) -> Array:
+        chain_key, pick_key = jax.random.split(rng)
+        result = tempered_smc(
+            chain_key,
+            lambda x: -energy_fn_of(params)(x),
+            in_box,
+            x0,
+            geometric_betas(m.smc_num_betas, m.smc_beta_min),
+            step_size=m.sample_step_size,
+            steps_per_beta=m.smc_steps_per_beta,
+            resample_threshold=m.smc_resample_threshold,
+        )
+        return result.samples[systematic_resample(pick_key, result.log_weights, x0.shape[0])]
+
     def sample(params: Params, rng: Array, num_samples: int) -> Array:
         start_key, chain_key = jax.random.split(rng)
         x0 = chain_starts(start_key, num_samples)
+        if m.sampler == "smc":
+            return sample_smc(params, chain_key, x0)
         if m.sampler == "mala":
             log_prob_fn = lambda x: -energy_fn_of(params)(x)
             x = mala(chain_key, log_prob_fn, x0, step_size=m.sample_step_size, num_steps=m.sample_steps)

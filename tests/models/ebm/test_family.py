@@ -9,6 +9,7 @@ import pytest
 from experiments.configs import ebm as ebm_config
 from genjax import models
 from genjax.data import toy2d
+from genjax.errors import ConfigError
 from genjax.optim import make_optimizers
 from genjax.train import train_and_evaluate
 from genjax.train.step import init_train_state, make_train_step
@@ -94,3 +95,40 @@ def test_every_variant_builds_and_the_digits_config_traces():
     trace_at_size(ebm_config.get_config("esm_digits"), DIGITS.element_shape, DIGITS.num_levels)
     with pytest.raises(ValueError, match="config variant: got 'gan_ring'"):
         ebm_config.get_config("gan_ring")
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("smc_beta_min", 0.0), ("smc_resample_threshold", 1.5), ("smc_num_betas", 0), ("smc_steps_per_beta", 0)],
+)
+def test_bad_smc_fields_name_themselves(field, value):
+    config = ebm_config.get_config("smoke")
+    config.model.update(sampler="smc", **{field: value})
+    with pytest.raises(ConfigError, match=f"model.{field}"):
+        models.build(config, TOY)
+
+
+@pytest.mark.slow
+def test_smc_samples_follow_the_quadrature_density_on_the_box():
+    """Tempered SMC samples of a rugged random energy match exp(-E)'s cell masses on [-4, 4]^2.
+
+    A flipped sign, a missing final resampling or a prior other than the start box would move
+    whole cells' worth of mass; 4000 samples resolve the 16 cells' masses to about 0.01 each.
+    """
+    config = ebm_config.get_config("smoke")
+    config.model.update(sampler="smc", smc_num_betas=20, smc_steps_per_beta=5, sample_step_size=0.05)
+    model = models.build(config, TOY)
+    params = model.init(jax.random.key(0), {"x": jnp.zeros((2, 2))})
+    last = params["energy"]["net"]["params"]["MLP_0"]["Dense_2"]
+    last["kernel"] = 8.0 * last["kernel"]  # energy differences of several nats across the box
+    x = np.asarray(model.sample(params, jax.random.key(1), 4000))
+    assert np.all(np.abs(x) <= 4.0)  # the uniform start's box is the prior's support
+    edges = np.linspace(-4, 4, 5)
+    centres = 0.5 * (np.linspace(-4, 4, 201)[1:] + np.linspace(-4, 4, 201)[:-1])
+    grid = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
+    log_p = np.asarray(model.log_prob(params, {"x": jnp.asarray(grid, jnp.float32)}, None), np.float64)
+    expected, _, _ = np.histogram2d(*grid.T, bins=[edges, edges], weights=np.exp(log_p - log_p.max()))
+    observed, _, _ = np.histogram2d(*x.T, bins=[edges, edges])
+    assert expected.max() / expected.sum() > 0.4  # the energy concentrates the mass: a real check
+    total_variation = 0.5 * np.abs(expected / expected.sum() - observed / len(x)).sum()
+    assert total_variation < 0.04, total_variation
