@@ -170,6 +170,12 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
                 1e-3, schedule="warmup_cosine", warmup_steps=1_000, grad_clip_norm=100.0
             )
 
+    if architecture in SPLINES and data == "digits":
+        # The spline MLP flows memorise the 1350 training digits within 2000 steps (train NLL 61 against
+        # test 104 nats at the last step): keep the step with the best validation NLL.
+        config.train.update(eval_every=250, select_by="validation/nll")
+        config.eval.num_batches = None
+
     if variant == "smoke":
         config.model.update(hidden_sizes=(16,), steps_per_scale=2)
         config.data.batch_size = 32
