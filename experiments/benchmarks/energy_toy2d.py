@@ -115,11 +115,14 @@ def ebm_diagnosis(model, params, samples, p_cells) -> dict:
     log_prob = jax.jit(lambda x: model.log_prob(params, {"x": x}, None))
     model_cells = cell_probabilities(lambda x: np.asarray(log_prob(jnp.asarray(x, jnp.float32)), np.float64))
     off = off_data_cells(p_cells)
+    support = p_cells > 0  # 0 log 0 = 0: the checkerboard's empty squares add nothing
     return {
         "model_mass_off_data": float(model_cells[off].sum()),
         "samples_off_data": off_data_occupancy(samples, off),
         # KL(p || model) on the grid's cells: the model density's own error, no sampler involved.
-        "cell_kl_model": float(np.sum(p_cells * np.log(p_cells / np.maximum(model_cells, 1e-300)))),
+        "cell_kl_model": float(
+            np.sum(p_cells[support] * np.log(p_cells[support] / np.maximum(model_cells[support], 1e-300)))
+        ),
     }
 
 
