@@ -40,6 +40,15 @@ setup(
         # torch-fidelity is the reference for the FID Inception-v3 (tests/features). It requires
         # torchvision, pinned to the build that matches README's torch==2.13.0 so that pip never
         # swaps torch for a newer one; the tests never import torchvision itself.
-        "benchmark": ["torch", "normflows", "prdc", "scikit-image", "torch-fidelity", "torchvision==0.28.0"],
+        # nflows is the reference for the rational-quadratic spline (tests/test_splines.py).
+        "benchmark": [
+            "torch",
+            "normflows",
+            "nflows",
+            "prdc",
+            "scikit-image",
+            "torch-fidelity",
+            "torchvision==0.28.0",
+        ],
     },
 )
