@@ -24,7 +24,7 @@ from genjax import diffusion, samplers
 N, D = 3, 2  # chains, dims: compile time dominates, so tiny
 RTOL, ATOL = 1e-5, 1e-6
 # Host-side helpers of static Python numbers (numpy inside); nothing in them can be traced.
-HOST_SIDE = {"ddim_timesteps", "geometric_sigmas"}
+HOST_SIDE = {"ddim_timesteps", "geometric_betas", "geometric_sigmas"}
 W = jnp.array([[1.0, 0.3], [-0.2, 0.8]])  # [D, D]
 
 
@@ -97,7 +97,19 @@ def _replay_round_trips():
 
 
 # case id -> (the public functions it covers, builder of (fn, args)).
+def _tempered_smc_then_resample(rng, x0, betas, eps):
+    """Traced betas and step size; the weights then feed the resampler and the ESS."""
+    flat_prior = lambda x: jnp.zeros(x.shape[0])  # noqa: E731
+    result = samplers.tempered_smc(rng, log_prob, flat_prior, x0, betas, step_size=eps, steps_per_beta=2)
+    ancestors = samplers.systematic_resample(rng, result.log_weights, 5)
+    return result, ancestors, samplers.effective_sample_size(result.log_weights)
+
+
 CASES = {
+    "tempered_smc_then_resample": (
+        {"tempered_smc", "systematic_resample", "effective_sample_size"},
+        lambda: (_tempered_smc_then_resample, (_key(9), _x(), jnp.array([0.3, 1.0]), 0.2)),
+    ),
     "langevin_every_option": (
         {"langevin"},
         lambda: (
