@@ -89,9 +89,10 @@ def _validate_research_fields(config: ml_collections.ConfigDict, device_count: i
     fields.check_number(
         train.get("profile_steps", 0), "train.profile_steps", integer=True, note="(0 turns it off)"
     )
-    debug_nans = train.get("debug_nans", False)
-    if not isinstance(debug_nans, bool):
-        raise ConfigError(f"train.debug_nans: got {debug_nans!r}; allowed: True, False")
+    for flag, default in (("debug_nans", False), ("evaluate_test", True)):
+        value = train.get(flag, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"train.{flag}: got {value!r}; allowed: True, False")
     fields.check_choice(
         train.get("schedule_on_resume", "keep"), "train.schedule_on_resume", SCHEDULE_ON_RESUME
     )

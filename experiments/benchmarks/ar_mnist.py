@@ -89,8 +89,10 @@ def train_one(
     on_progress=None,
     l2: float | None = None,
     run_name: str | None = None,
+    evaluate_test: bool = True,
 ) -> dict:
-    """One run in ``workdir/run_name`` (default: the architecture); ``l2`` sets ``model.l2``.
+    """One run in ``workdir/run_name`` (default: the architecture); ``l2`` sets ``model.l2``;
+    ``evaluate_test=False`` (a grid member) never reads the test split.
 
     ``on_progress(partial_entry)`` runs after every validation evaluation (the JSON then
     holds the curve so far, so a run that outlives the session still leaves its numbers).
@@ -123,6 +125,7 @@ def train_one(
         config[section][name] = ast.literal_eval(value)
     if l2 is not None:
         config.model.l2 = l2
+    config.train.evaluate_test = evaluate_test
     curve: list[tuple[int, float | None, float]] = []
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     header = {
@@ -165,15 +168,24 @@ def train_one(
         "train_nll_last_interval": round(final["train/nll"], 3),
         "selected_step": final["selection/step"],
         "validation_nll_selected": round(final["validation/nll"], 3),
-        "test_nll": round(final["test/nll"], 3),
         "published": target,
         "target_reached_on_validation": reached is not None,
         "time_to_target": None if reached is None else {"step": reached[0], "seconds": reached[1]},
         "validation_curve": curve,
     }
-    if "test/nll_one_mask" in final:
-        entry["test_nll_first_mask_alone"] = round(final["test/nll_one_mask"], 3)
+    entry.update(_test_figures(final))
+    entry["run_dir"] = str(run_dir)
     return entry
+
+
+def _test_figures(results: dict, prefix: str = "test/") -> dict:
+    """The test NLL (and the ensemble's first mask alone) from a loop's or an evaluation's results."""
+    figures = {}
+    if f"{prefix}nll" in results:
+        figures["test_nll"] = round(results[f"{prefix}nll"], 3)
+    if f"{prefix}nll_one_mask" in results:
+        figures["test_nll_first_mask_alone"] = round(results[f"{prefix}nll_one_mask"], 3)
+    return figures
 
 
 def benchmark(
@@ -214,12 +226,15 @@ def select_l2(architecture: str, workdir: str, num_steps: int, eval_every: int, 
     """One run per ``model.l2`` value; the value with the best validation NLL (at its selected
     step) wins, and only its test NLL is reported.
 
-    Every run's loop still ends with its one pass over the test split (the loop always
-    does); the other values' test figures are held apart, never written or printed, and
-    dropped after the choice. A value whose run already finished in ``workdir`` is not
-    retrained (the loop resumes at its last step).
+    The members run with ``train.evaluate_test=False``, so no member reads the test split;
+    after the choice, the chosen member's selected checkpoint is tested once
+    (`genjax.train.restore.evaluate_workdir`). A value whose run already finished in
+    ``workdir`` is not retrained (the loop resumes at its last step); a member finished by
+    an earlier version of this script, which tested every member, has its figure dropped.
     """
-    grid, withheld = [], []
+    from genjax.train.restore import evaluate_workdir
+
+    grid = []
     for value in l2_grid:
 
         def grid_progress(partial: dict) -> None:
@@ -228,11 +243,16 @@ def select_l2(architecture: str, workdir: str, num_steps: int, eval_every: int, 
         entry = train_one(
             architecture, workdir, num_steps, eval_every,
             on_progress=grid_progress, l2=value, run_name=f"{architecture}_l2_{value:g}",
+            evaluate_test=False,
         )  # fmt: skip
-        withheld.append({k: entry.pop(k) for k in ("test_nll", "test_nll_first_mask_alone") if k in entry})
+        for key in ("test_nll", "test_nll_first_mask_alone"):
+            entry.pop(key, None)
         grid.append(entry)
     index = min(range(len(grid)), key=lambda i: grid[i]["validation_nll_selected"])
-    selected = {**grid[index], **withheld[index], "selected_by": "validation NLL over model.l2"}
+    report = evaluate_workdir(None, grid[index]["run_dir"], "test", checkpoint="best")
+    assert report["step"] == grid[index]["selected_step"], (report["step"], grid[index]["selected_step"])
+    selected = {**grid[index], **_test_figures(report, prefix="")}
+    selected["selected_by"] = "validation NLL over model.l2"
     keys = ("model", "selected_step", "validation_nll_selected", "train_nll_last_interval")
     keys += ("train_seconds_with_evals", "cpu_seconds", "validation_curve")
     selected["grid"] = [{k: e[k] for k in keys} for e in grid]

@@ -67,6 +67,7 @@ def base_config(model_name: str) -> ml_collections.ConfigDict:
             "select_by": "auto",  # validation/<metric>; auto: validation/nll, or validation/mmd
             "select_mode": "auto",  # min | max | auto (from the metric's name)
             "early_stopping_patience": 0,  # validation evaluations without improvement; 0: off
+            "evaluate_test": True,  # False: never read the test split (grid members; test the chosen one)
             "grad_accum_steps": 1,  # micro-batches per batch (optax.MultiSteps), one update per batch
             "compute_dtype": "float32",  # float32 | bfloat16 activations (params stay float32)
             "schedule_on_resume": "keep",  # keep | rescale the lr schedule when num_steps changes

@@ -147,13 +147,17 @@ def train_and_evaluate(
       The final metrics: ``step``, ``train/<metric>`` (averaged over the last
       logging interval), ``selection/step`` (the selected step),
       ``validation/<metric>`` at that step and ``test/<metric>`` from one full
-      pass over the test split with its parameters. A run stopped by SIGTERM or
+      pass over the test split with its parameters (none with
+      ``train.evaluate_test=False``: the test split is then never read, for
+      hyperparameter grids whose chosen member alone is tested afterwards, with
+      `genjax.train.restore.evaluate_workdir`). A run stopped by SIGTERM or
       SIGINT returns ``{"step": step, "preempted": True}`` after checkpointing.
     """
     experiment = setup_experiment(config)
     dataset, model, mesh = experiment.dataset, experiment.model, experiment.mesh
     workdir = Path(workdir)
     seed, num_steps, train_cfg = config.seed, config.train.num_steps, config.train
+    evaluate_test = train_cfg.get("evaluate_test", True)
     steps_per_call = train_cfg.steps_per_call
     is_main = jax.process_index() == 0
     if not is_main:  # one progress line per run, not one per process
@@ -309,11 +313,14 @@ def train_and_evaluate(
         final: dict[str, Any] = {"step": step, **{f"train/{k}": v for k, v in train_means.items()}}
         final["selection/step"] = chosen
         final.update({f"validation/{k}": v for k, v in chosen_results.items()})
-        test_results = test.evaluate(best_state.eval_params(), step=chosen)
-        writer.write_scalars(chosen, test_results, split="test")
-        final.update({f"test/{k}": v for k, v in test_results.items()})
-        if test_results:
-            print_fn(f"test at step {chosen}: " + _format(test_results))
+        # A grid member (evaluate_test=False) never touches the test split: only the member the
+        # grid selects on validation is tested, once, afterwards.
+        if evaluate_test:
+            test_results = test.evaluate(best_state.eval_params(), step=chosen)
+            writer.write_scalars(chosen, test_results, split="test")
+            final.update({f"test/{k}": v for k, v in test_results.items()})
+            if test_results:
+                print_fn(f"test at step {chosen}: " + _format(test_results))
         print_fn(f"samples: {samples_now(best_state.eval_params(), chosen)}")
         return {
             k: (float(v) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v)

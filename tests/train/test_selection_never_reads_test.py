@@ -156,3 +156,28 @@ def test_selecting_by_a_test_metric_is_rejected_before_any_data_is_loaded(monkey
     with pytest.raises(ConfigError, match=r"^train\.select_by: got 'test/nll'; allowed: auto.*validation/"):
         train_and_evaluate(_config(select_by="test/nll"), tmp_path / "cheat", print_fn=lambda *_: None)
     assert made == []  # rejected while validating the config, before any split is even loaded
+
+
+@pytest.mark.slow
+def test_a_grid_member_with_evaluate_test_false_never_reads_the_test_split(monkeypatch, tmp_path):
+    made = _poisoning(monkeypatch)  # armed for the whole run: any read raises
+    lines: list[str] = []
+    results = train_and_evaluate(_config(evaluate_test=False), tmp_path / "member", print_fn=lines.append)
+    assert made[0].reads == [] and not any(key.startswith("test/") for key in results)
+    assert any(line.startswith("selected step") for line in lines)
+    assert [r for r in read_metrics(tmp_path / "member") if r["split"] == "test"] == []
+    # The member the grid chooses is tested afterwards, once, on its selected step.
+    made = _poisoning(monkeypatch, armed=False)
+    report = evaluate_workdir(None, tmp_path / "member", "test", checkpoint="best")
+    assert report["step"] == results["selection/step"] and len(made[0].reads) == NUM_TEST // EVAL_BATCH
+
+
+def test_evaluate_test_must_be_a_bool(monkeypatch, tmp_path):
+    made = _poisoning(monkeypatch)
+    config = _config()
+    with config.train.unlocked():  # ml_collections' type safety stops a plain override; a hand-built
+        del config.train["evaluate_test"]  # config (or a config file) can still hold anything
+        config.train.evaluate_test = "no"
+    with pytest.raises(ConfigError, match=r"^train\.evaluate_test: got 'no'; allowed: True, False$"):
+        train_and_evaluate(config, tmp_path / "bad", print_fn=lambda *_: None)
+    assert made == []
