@@ -13,6 +13,7 @@ Two layers: ``check_*`` validate a value under its full dotted name
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import ml_collections
@@ -41,7 +42,8 @@ def check_number(
     if value is None and optional:
         return None
     kind_ok = is_int(value) if integer else (is_int(value) or isinstance(value, float))
-    if not kind_ok or value < 0 or (positive and not value > 0):
+    # NaN compares false with everything, so without the first test it passes "value < 0" unseen.
+    if not kind_ok or math.isnan(value) or value < 0 or (positive and not value > 0):
         sign = "positive" if positive else "non-negative"
         kind = "integer" if integer else "number"
         allowed = f"a {sign} {kind}" + (" or None" if optional else "")
