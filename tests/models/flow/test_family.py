@@ -21,6 +21,14 @@ from tests.models.flow.bijector_checks import check_bijector, jitter, perturbed_
 ARCHITECTURES = flow_configs.ARCHITECTURES
 
 
+def test_the_configs_offer_exactly_the_family_s_architectures():
+    # experiments/configs never import genjax (a config loads without jax), so the
+    # tuple is written twice; this keeps the two copies in step.
+    from genjax.models.flow import family
+
+    assert flow_configs.ARCHITECTURES == family.ARCHITECTURES
+
+
 def _small_config(variant: str, **model):
     config = flow_configs.get_config(variant)
     config.model.update(num_layers=4, hidden_sizes=(16, 16), steps_per_scale=2, **model)
